@@ -1,0 +1,27 @@
+import { performance } from 'node:perf_hooks';
+import type { HistoryStore } from '../notifications/history.js';
+import type { Notification } from '../notifications/notification.js';
+import type { Publisher } from '../notifications/publisher.js';
+import type { Metrics } from '../observability/metrics.js';
+import { roomsForNotification } from '../session/rooms.js';
+
+/** A transport's delivery: one emit of a notification to the union of rooms (one encode, no per-client loop). */
+export interface RoomEmitter {
+  emitToRooms(rooms: string[], notification: Notification): void;
+}
+
+/**
+ * The delivery side of `Publisher`: keeps the notification in history, then emits it once per transport to its two
+ * rooms. Delivery never waits on a client: emits only queue frames.
+ */
+export function createBroadcaster(deps: { history: HistoryStore; metrics: Metrics; emitters: RoomEmitter[] }): Publisher {
+  return {
+    async publish(notification, receivedAt) {
+      await deps.history.record(notification);
+      const rooms = roomsForNotification(notification);
+      for (const emitter of deps.emitters) emitter.emitToRooms(rooms, notification);
+      deps.metrics.webhookToEmitSeconds.observe((performance.now() - receivedAt) / 1000);
+      deps.metrics.notificationsPublished.inc({ event_type: notification.eventType });
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import { performance } from 'node:perf_hooks';
+import express, { Router } from 'express';
+import { AppError } from '../errors/app-error.js';
+import { normalizeWebhook } from '../notifications/normalize/index.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { Session } from '../session/session.js';
+import { accountIdsOf } from '../session/state.js';
+import type { Ingest } from '../webhooks/ingest.js';
+import { requireBearer } from './bearer.js';
+
+/** The guide's "debug commands", made real, behind `ADMIN_TOKEN`. */
+export function adminRouter(options: { token: string; registry: SessionRegistry<Session>; ingest: Ingest }): Router {
+  const router = Router();
+  router.use(requireBearer(options.token));
+
+  router.get('/clients', (_req, res) => {
+    const clients = [...options.registry.values()].map((session) => ({
+      userId: session.state.userId ?? null,
+      socketId: session.id,
+      transport: session.transport,
+      subscriptions: [...session.state.subscriptions],
+      accountIds: session.state.userId === undefined ? [] : accountIdsOf(session.state),
+      connectedAt: new Date(session.state.connectedAt).toISOString(),
+      lastActivityAt: new Date(session.state.lastActivityAt).toISOString(),
+    }));
+    res.json({ clients });
+  });
+
+  router.post('/events', express.json({ limit: '100kb', type: () => true }), async (req, res) => {
+    const receivedAt = performance.now();
+    const normalized = normalizeWebhook(req.body, new Date());
+    const notification = normalized.notifications[0];
+    if (normalized.shape !== 'flat' || notification === undefined) {
+      throw new AppError(
+        'invalid_body',
+        'Expected one notification in the flat shape: {id, eventType, accountId, sender?, message?|comment?|content?, timestamp?}',
+      );
+    }
+    const outcome = await options.ingest([notification], receivedAt);
+    res.status(202).json({ id: notification.id, ...(outcome.result === 'duplicate' && { duplicate: true }) });
+  });
+
+  return router;
+}

@@ -1,0 +1,90 @@
+import { fileURLToPath } from 'node:url';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { SessionRegistry } from '../session/registry.js';
+import type { Session } from '../session/session.js';
+import type { Ingest } from '../webhooks/ingest.js';
+import { webhookRouter } from '../webhooks/router.js';
+import { adminRouter } from './admin.js';
+import { errorHandler, notFound } from './errors.js';
+import { healthRouter, type Readiness } from './health.js';
+import { metricsRouter } from './metrics-route.js';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly readiness: Readiness;
+  readonly ingest: Ingest;
+  readonly registry: SessionRegistry<Session>;
+  readonly startedAt: number;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** The Express application: routes and middleware only; it does not listen. */
+export function createApp(deps: AppDeps): Express {
+  const { config, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+
+  app.use(
+    pinoHttp({
+      logger,
+      // Health checks and scrapes every few seconds would drown the log at info.
+      customLogLevel: (req, res, err) => {
+        if (err !== undefined || res.statusCode >= 500) return 'error';
+        if (QUIET_PATHS.has(req.url?.split('?')[0] ?? '')) return 'debug';
+        return res.statusCode >= 400 ? 'warn' : 'info';
+      },
+      serializers: {
+        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          // The demo page is also served over plain http on LAN hosts; do not force https.
+          upgradeInsecureRequests: null,
+        },
+      },
+      strictTransportSecurity: config.env === 'production',
+    }),
+  );
+
+  app.use(healthRouter(deps.readiness, deps.startedAt));
+  app.use(metricsRouter(deps.metrics, config.metricsToken));
+  app.use(
+    '/api/webhooks/instagram',
+    webhookRouter({
+      appSecret: config.instagram.appSecret,
+      verifyToken: config.instagram.verifyToken,
+      bodyLimitBytes: config.webhookBodyLimitBytes,
+      ingest: deps.ingest,
+      metrics: deps.metrics,
+      logger,
+    }),
+  );
+  if (config.adminToken !== undefined) {
+    app.use('/api/admin', adminRouter({ token: config.adminToken, registry: deps.registry, ingest: deps.ingest }));
+  }
+  if (config.demoPage) app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

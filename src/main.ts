@@ -1,0 +1,40 @@
+import dotenv from 'dotenv';
+import { ConfigError, loadConfig } from './config/config.js';
+import { createLogger } from './observability/logger.js';
+import { createNotificationServer } from './server/notification-server.js';
+import { exitOnSignals } from './server/signals.js';
+
+// quiet: dotenv >= 17 otherwise prints a line on stdout that breaks JSON logs.
+dotenv.config({ quiet: true });
+
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
+
+const logger = createLogger(config.logLevel);
+if (config.devSecretsInUse.length > 0) {
+  logger.warn(
+    { variables: config.devSecretsInUse },
+    'using development defaults for secrets; set them (see .env.example) before exposing this server',
+  );
+}
+
+const server = createNotificationServer(config, logger);
+process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+exitOnSignals(() => server.stop(), { timeoutMs: config.shutdownTimeoutMs, logger });
+
+try {
+  const address = await server.listen();
+  logger.info(
+    { port: address.port, host: address.address, env: config.env, demoPage: config.demoPage },
+    `listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${address.port}`,
+  );
+} catch (err) {
+  logger.fatal({ err }, 'could not start');
+  process.exit(1);
+}

@@ -1,0 +1,130 @@
+import type { Server as HttpServer } from 'node:http';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import { Server, type Socket } from 'socket.io';
+import type { VerifiedToken } from '../auth/claims.js';
+import { AuthError } from '../auth/token-verifier.js';
+import type { OriginPolicy } from '../http/origins.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { isDeliveryRoom } from '../session/rooms.js';
+import type { SessionHub } from '../session/session-hub.js';
+import { newSessionState } from '../session/state.js';
+import type { CloseReason, SessionTransport } from '../session/transport.js';
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './socket-events.js';
+import { watchSlowConsumers } from './slow-consumers.js';
+
+export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+export interface SocketIoGatewayOptions {
+  readonly hub: SessionHub;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly origins: OriginPolicy;
+  readonly clientAddress: (req: import('node:http').IncomingMessage) => string;
+  /** Per-IP connection budget, or undefined when `CONNECT_RATE_LIMIT=0`. */
+  readonly connectLimiter: RateLimiterMemory | undefined;
+  readonly recoveryWindowMs: number;
+  readonly maxClientBufferBytes: number;
+  readonly isDraining: () => boolean;
+}
+
+/** SPEC: `maxHttpBufferSize` is kept small. */
+const MAX_HTTP_BUFFER_SIZE = 100_000;
+
+/** Socket.IO as a thin transport over the session core. */
+export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayOptions): IoServer {
+  const { hub, metrics, logger, origins } = options;
+  const io: IoServer = new Server(httpServer, {
+    path: '/socket.io',
+    serveClient: true,
+    maxHttpBufferSize: MAX_HTTP_BUFFER_SIZE,
+    cors: { origin: (origin, cb) => cb(null, origins.isAllowed(origin)), credentials: true },
+    // CORS headers do not protect WebSocket upgrades: check the Origin of every handshake request.
+    allowRequest: (req, cb) => {
+      if (options.isDraining()) return cb('Server shutting down', false);
+      cb(null, origins.isAllowed(req.headers.origin, req));
+    },
+    connectionStateRecovery: { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true },
+  });
+
+  // The token of a handshake-authenticated socket, between the middleware and the connection handler.
+  const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
+
+  io.use(async (socket, next) => {
+    if (options.isDraining()) return next(new Error('Server shutting down'));
+    if (options.connectLimiter !== undefined) {
+      try {
+        await options.connectLimiter.consume(options.clientAddress(socket.request));
+      } catch {
+        return next(new Error('Too many connection attempts'));
+      }
+    }
+    const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+    if (token === undefined) return next();
+    try {
+      handshakeTokens.set(socket, hub.verifyHandshake(token));
+      next();
+    } catch (err) {
+      const reason = err instanceof AuthError ? err.reason : 'Invalid token';
+      logger.info({ socketId: socket.id, reason }, 'handshake authentication failed');
+      next(Object.assign(new Error(reason), { data: { reason } }));
+    }
+  });
+
+  io.on('connection', (socket) => {
+    const recovered = socket.recovered;
+    if (!recovered) socket.data = newSessionState(Date.now());
+    else socket.data.lastActivityAt = Date.now();
+    const session = hub.open(socket.data, socketLink(io, socket), {
+      recovered,
+      ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
+    });
+    handshakeTokens.delete(socket);
+    metrics.activeConnections.inc({ transport: 'socketio' });
+    logger.debug({ socketId: socket.id, recovered }, 'socket connected');
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = typeof args.at(-1) === 'function' ? (args.pop() as (payload: unknown) => void) : undefined;
+      void session.handle(event, args[0], ack);
+    });
+    socket.on('disconnect', (reason) => {
+      session.dispose();
+      metrics.activeConnections.dec({ transport: 'socketio' });
+      logger.debug({ socketId: socket.id, reason }, 'socket disconnected');
+    });
+  });
+
+  const stopWatch = watchSlowConsumers(io, options.maxClientBufferBytes, (socket) => {
+    logger.warn({ socketId: socket.id }, 'disconnecting a slow consumer');
+    hub.registry.get(socket.id)?.close('slow_consumer');
+  });
+  io.engine.on('close', stopWatch);
+  httpServer.once('close', stopWatch);
+  return io;
+}
+
+function socketLink(io: IoServer, socket: IoSocket): SessionTransport {
+  return {
+    kind: 'socketio',
+    id: socket.id,
+    send(event, payload) {
+      if (event === 'auth_success') {
+        // Sent through the adapter, so that it carries a recovery offset: a client that has not received any
+        // broadcast yet could not otherwise be recovered (Socket.IO #4888).
+        (io.to(socket.id).emit as (e: string, p: unknown) => boolean)(event, payload);
+        return;
+      }
+      (socket.emit as (e: string, p: unknown) => boolean)(event, payload);
+    },
+    setRooms(rooms) {
+      const current = [...socket.rooms].filter(isDeliveryRoom);
+      for (const room of current) if (!rooms.has(room)) void socket.leave(room);
+      const added = [...rooms].filter((room) => !socket.rooms.has(room));
+      if (added.length > 0) void socket.join(added);
+    },
+    close(_reason: CloseReason) {
+      socket.disconnect(true);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { createTokenVerifier } from '../auth/token-verifier.js';
+import type { Config } from '../config/config.js';
+import { createBroadcaster } from '../delivery/broadcaster.js';
+import { createApp } from '../http/app.js';
+import { createClientAddress } from '../http/client-address.js';
+import { createOriginPolicy } from '../http/origins.js';
+import { MemoryDedupeStore } from '../notifications/dedupe.js';
+import { MemoryHistoryStore } from '../notifications/history.js';
+import type { Logger } from '../observability/logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { attachSocketIo, type IoServer } from '../realtime/socketio-gateway.js';
+import { SessionHub } from '../session/session-hub.js';
+import { createIngestor } from '../webhooks/ingest.js';
+import { trackInFlight } from './in-flight.js';
+
+export interface NotificationServer {
+  readonly config: Config;
+  readonly httpServer: HttpServer;
+  readonly io: IoServer;
+  readonly hub: SessionHub;
+  readonly metrics: Metrics;
+  /** Listens on `config.port`/`config.host` (port 0: any free port) and resolves with the address. */
+  listen(): Promise<AddressInfo>;
+  /**
+   * Graceful drain: readiness turns 503 at once, new sockets are refused, every socket is told `server_shutdown` and
+   * disconnected, in-flight requests finish, then the listener closes and every timer is cleared.
+   */
+  stop(): Promise<void>;
+}
+
+/** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
+export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
+  const startedAt = Date.now();
+  const metrics = createMetrics();
+  let draining = false;
+
+  const history = new MemoryHistoryStore({ size: config.historySize, maxAccounts: config.historyMaxAccounts });
+  const dedupe = new MemoryDedupeStore({ ttlMs: config.dedupeTtlMs, maxEntries: config.dedupeMaxEntries });
+  const hub = new SessionHub({
+    verifier: createTokenVerifier(config.jwt),
+    history,
+    metrics,
+    logger,
+    authTimeoutMs: config.authTimeoutMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    heartbeatSweepMs: config.heartbeatSweepMs,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+    socketEventRateLimit: config.socketEventRateLimit,
+  });
+
+  // Engine.IO wraps the 'request' listeners present when it attaches and passes them only what is not /socket.io;
+  // the Express app, built later (it needs the publisher), is reached through this one.
+  let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const httpServer = createServer((req, res) => app?.(req, res));
+  const inFlight = trackInFlight(httpServer);
+  const connectLimiter =
+    config.connectRateLimit > 0 ? new RateLimiterMemory({ points: config.connectRateLimit, duration: 60 }) : undefined;
+  const io = attachSocketIo(httpServer, {
+    hub,
+    metrics,
+    logger,
+    origins: createOriginPolicy(config.clientOrigins),
+    clientAddress: createClientAddress(config.trustProxy),
+    connectLimiter,
+    recoveryWindowMs: config.recoveryWindowMs,
+    maxClientBufferBytes: config.maxClientBufferBytes,
+    isDraining: () => draining,
+  });
+
+  const publisher = createBroadcaster({
+    history,
+    metrics,
+    emitters: [{ emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) }],
+  });
+  const ingest = createIngestor({ dedupe, publisher, logger });
+  app = createApp({
+    config,
+    logger,
+    metrics,
+    readiness: { notReadyReason: () => (draining ? 'shutting_down' : undefined) },
+    ingest,
+    registry: hub.registry,
+    startedAt,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    draining = true;
+    hub.closeAll();
+    hub.stop();
+    await inFlight.idle();
+    // io.close() closes the engine (and its held long-polling requests) and the HTTP listener.
+    await new Promise<void>((resolve) => {
+      void io.close(() => resolve());
+      httpServer.closeAllConnections();
+    });
+    logger.info('server stopped');
+  };
+
+  return {
+    config,
+    httpServer,
+    io,
+    hub,
+    metrics,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off('error', reject);
+          resolve(httpServer.address() as AddressInfo);
+        });
+      }),
+    stop: () => (stopping ??= stop()),
+  };
+}

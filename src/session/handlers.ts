@@ -1,0 +1,139 @@
+import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../auth/claims.js';
+import { isEventType } from '../notifications/notification.js';
+import {
+  HISTORY_DEFAULT_LIMIT,
+  HISTORY_MAX_LIMIT,
+  getHistoryPayload,
+  heartbeatPayload,
+  infoPayload,
+  subscribePayload,
+  unsubscribePayload,
+} from './payloads.js';
+import type { Ack, Session } from './session.js';
+import { accountIdsOf } from './state.js';
+
+/** The client events of SPEC's table, past authentication and rate limiting. */
+export async function handleEvent(session: Session, event: string, payload: unknown, ack?: Ack): Promise<void> {
+  switch (event) {
+    case 'subscribe':
+      return subscribe(session, payload, ack);
+    case 'unsubscribe':
+      return unsubscribe(session, payload, ack);
+    case 'get_subscriptions':
+    case 'test_connection':
+      return connectionInfo(session, event, payload, ack);
+    case 'heartbeat':
+      return heartbeat(session, payload, ack);
+    case 'get_history':
+      return history(session, payload, ack);
+    default:
+      session.error('invalid_payload', 'Unknown event', ack);
+  }
+}
+
+function subscribe(session: Session, payload: unknown, ack?: Ack): void {
+  const parsed = subscribePayload.safeParse(payload);
+  if (!parsed.success) return session.invalidPayload(parsed.error, ack);
+  const { eventTypes, accountIds } = parsed.data;
+  const unknown = eventTypes.filter((t) => !isEventType(t));
+  if (unknown.length > 0) return invalidEventTypes(session, unknown, ack);
+
+  const state = session.state;
+  const entitlement = state.entitlement as Entitlement;
+  if (accountIds !== undefined) {
+    if (accountIds.includes(ALL_ACCOUNTS)) {
+      // `["*"]` asks for the whole entitlement back, whatever it is.
+      delete state.scope;
+    } else {
+      const forbidden = accountIds.filter((id) => !isEntitledTo(entitlement, id));
+      if (forbidden.length > 0) {
+        return session.error('forbidden_account', `Not entitled to account(s): ${forbidden.slice(0, 5).join(', ')}`, ack);
+      }
+      state.scope = [...new Set(accountIds)];
+    }
+  }
+  for (const type of eventTypes) if (!state.subscriptions.includes(type)) state.subscriptions.push(type);
+  session.syncRooms();
+  confirm(session, ack);
+}
+
+function unsubscribe(session: Session, payload: unknown, ack?: Ack): void {
+  const parsed = unsubscribePayload.safeParse(payload);
+  if (!parsed.success) return session.invalidPayload(parsed.error, ack);
+  const unknown = parsed.data.eventTypes.filter((t) => !isEventType(t));
+  if (unknown.length > 0) return invalidEventTypes(session, unknown, ack);
+  const removed = new Set(parsed.data.eventTypes);
+  session.state.subscriptions = session.state.subscriptions.filter((t) => !removed.has(t));
+  session.syncRooms();
+  confirm(session, ack);
+}
+
+function confirm(session: Session, ack?: Ack): void {
+  const { state } = session;
+  session.reply(
+    {
+      event: 'subscription_confirmed',
+      payload: { eventTypes: [...state.subscriptions], accountIds: accountIdsOf(state), timestamp: Date.now() },
+    },
+    ack,
+  );
+}
+
+function invalidEventTypes(session: Session, unknown: string[], ack?: Ack): void {
+  const shown = unknown.slice(0, 5).map((t) => JSON.stringify(t.slice(0, 64)));
+  session.error('invalid_event_type', `Unknown event type(s): ${shown.join(', ')}`, ack);
+}
+
+function connectionInfo(session: Session, event: 'get_subscriptions' | 'test_connection', payload: unknown, ack?: Ack) {
+  const parsed = infoPayload.safeParse(payload);
+  if (!parsed.success) return session.invalidPayload(parsed.error, ack);
+  const { state } = session;
+  const now = Date.now();
+  session.reply(
+    {
+      event: 'connection_info',
+      payload: {
+        status: 'connected',
+        subscriptions: [...state.subscriptions],
+        accountIds: accountIdsOf(state),
+        ...(event === 'test_connection' && { socketId: session.id, serverTime: new Date(now).toISOString() }),
+        timestamp: now,
+      },
+    },
+    ack,
+  );
+}
+
+function heartbeat(session: Session, payload: unknown, ack?: Ack): void {
+  const parsed = heartbeatPayload.safeParse(payload);
+  if (!parsed.success) return session.invalidPayload(parsed.error, ack);
+  const now = Date.now();
+  session.reply({ event: 'heartbeat_response', payload: { timestamp: now, serverTime: new Date(now).toISOString() } }, ack);
+}
+
+async function history(session: Session, payload: unknown, ack?: Ack): Promise<void> {
+  const parsed = getHistoryPayload.safeParse(payload);
+  if (!parsed.success) return session.invalidPayload(parsed.error, ack);
+  const query = parsed.data ?? {};
+  if (query.eventTypes !== undefined) {
+    const unknown = query.eventTypes.filter((t) => !isEventType(t));
+    if (unknown.length > 0) return invalidEventTypes(session, unknown, ack);
+  }
+  // History is filtered by entitlement, not by subscriptions (SPEC): a reloaded page asks before subscribing.
+  const entitlement = session.state.entitlement as Entitlement;
+  let accounts: Entitlement = entitlement;
+  if (query.accountIds !== undefined && !query.accountIds.includes(ALL_ACCOUNTS)) {
+    const forbidden = query.accountIds.filter((id) => !isEntitledTo(entitlement, id));
+    if (forbidden.length > 0) {
+      return session.error('forbidden_account', `Not entitled to account(s): ${forbidden.slice(0, 5).join(', ')}`, ack);
+    }
+    accounts = query.accountIds;
+  }
+  const page = await session.deps.history.query({
+    accounts,
+    ...(query.eventTypes !== undefined && { eventTypes: query.eventTypes }),
+    ...(query.since !== undefined && { since: query.since }),
+    limit: Math.min(query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT),
+  });
+  session.reply({ event: 'history', payload: { events: page.events, complete: page.complete, timestamp: Date.now() } }, ack);
+}

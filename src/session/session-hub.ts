@@ -1,0 +1,92 @@
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { VerifiedToken } from '../auth/claims.js';
+import { AUTH_FAILURE, AuthError, type TokenVerifier } from '../auth/token-verifier.js';
+import type { HistoryStore } from '../notifications/history.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { startHeartbeatSweeper } from './heartbeat-sweeper.js';
+import { SessionRegistry } from './registry.js';
+import { AUTH_FAILURE_LABEL, Session, type SessionDeps } from './session.js';
+import type { SessionState } from './state.js';
+import type { SessionTransport } from './transport.js';
+
+export interface SessionHubOptions {
+  readonly verifier: TokenVerifier;
+  readonly history: HistoryStore;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly authTimeoutMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly heartbeatSweepMs: number;
+  readonly maxConnectionsPerUser: number;
+  readonly socketEventRateLimit: number;
+}
+
+/** Seconds of over-limit traffic (at twice the limit) after which a flooding client is disconnected. */
+const ABUSE_WINDOW_S = 10;
+const ABUSE_FACTOR = 3;
+
+/**
+ * The transport-neutral core every transport opens its connections on: the registry, the limiters, the heartbeat
+ * sweep. One per server; `stop()` clears its interval.
+ */
+export class SessionHub {
+  readonly registry = new SessionRegistry<Session>();
+  readonly #deps: SessionDeps;
+  readonly #stopSweeper: () => void;
+
+  constructor(readonly options: SessionHubOptions) {
+    this.#deps = {
+      verifier: options.verifier,
+      registry: this.registry,
+      history: options.history,
+      metrics: options.metrics,
+      logger: options.logger,
+      authTimeoutMs: options.authTimeoutMs,
+      maxConnectionsPerUser: options.maxConnectionsPerUser,
+      eventLimiter: new RateLimiterMemory({ points: options.socketEventRateLimit, duration: 1 }),
+      abuseLimiter: new RateLimiterMemory({
+        points: options.socketEventRateLimit * ABUSE_FACTOR,
+        duration: ABUSE_WINDOW_S,
+      }),
+    };
+    this.#stopSweeper = startHeartbeatSweeper(this.registry, {
+      timeoutMs: options.heartbeatTimeoutMs,
+      sweepMs: options.heartbeatSweepMs,
+    });
+  }
+
+  open(state: SessionState, link: SessionTransport, options: { handshake?: VerifiedToken; recovered?: boolean } = {}) {
+    const session = new Session(state, link, this.#deps);
+    session.open(options);
+    return session;
+  }
+
+  /** Verifies a handshake token and applies the per-user limit before a connection is accepted. */
+  verifyHandshake(token: unknown): VerifiedToken {
+    try {
+      const verified = this.options.verifier.verify(token);
+      if (this.registry.countForUser(verified.userId) >= this.options.maxConnectionsPerUser) {
+        throw new AuthError(AUTH_FAILURE.tooManyConnections);
+      }
+      return verified;
+    } catch (err) {
+      const reason = err instanceof AuthError ? err.reason : AUTH_FAILURE.invalidToken;
+      this.options.metrics.authFailures.inc({ reason: AUTH_FAILURE_LABEL[reason] });
+      throw err instanceof AuthError ? err : new AuthError(reason);
+    }
+  }
+
+  /** Tells every connection the server is going away and closes it. */
+  closeAll(): void {
+    const timestamp = Date.now();
+    for (const session of [...this.registry.values()]) {
+      session.send('server_shutdown', { reason: 'Server shutting down', timestamp });
+      session.close('shutdown');
+    }
+  }
+
+  stop(): void {
+    this.#stopSweeper();
+  }
+}

@@ -1,0 +1,254 @@
+import { RateLimiterRes, type RateLimiterMemory } from 'rate-limiter-flexible';
+import type { z } from 'zod';
+import { entitlementToList, type VerifiedToken } from '../auth/claims.js';
+import { AUTH_FAILURE, AuthError, type AuthFailureMessage, type TokenVerifier } from '../auth/token-verifier.js';
+import type { HistoryStore } from '../notifications/history.js';
+import type { Logger } from '../observability/logger.js';
+import type { AuthFailureReason, Metrics } from '../observability/metrics.js';
+import { handleEvent } from './handlers.js';
+import { authenticatePayload, describeIssue } from './payloads.js';
+import type { Answer, ServerMessages, SessionErrorCode } from './protocol.js';
+import type { SessionRegistry } from './registry.js';
+import { roomsForSession } from './rooms.js';
+import { isAuthenticated, rescope, type SessionState } from './state.js';
+import type { CloseReason, SessionTransport } from './transport.js';
+
+export interface SessionDeps {
+  readonly verifier: TokenVerifier;
+  readonly registry: SessionRegistry<Session>;
+  readonly history: HistoryStore;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly authTimeoutMs: number;
+  readonly maxConnectionsPerUser: number;
+  /** Client events per second per connection. */
+  readonly eventLimiter: RateLimiterMemory;
+  /** Rejected events per connection over a longer window; exhausting it is sustained abuse. */
+  readonly abuseLimiter: RateLimiterMemory;
+}
+
+export type Ack = (payload: unknown) => void;
+
+export const AUTH_FAILURE_LABEL: Record<AuthFailureMessage, AuthFailureReason> = {
+  [AUTH_FAILURE.invalidToken]: 'invalid_token',
+  [AUTH_FAILURE.tokenExpired]: 'token_expired',
+  [AUTH_FAILURE.userMismatch]: 'user_mismatch',
+  [AUTH_FAILURE.timeout]: 'auth_timeout',
+  [AUTH_FAILURE.tooManyConnections]: 'too_many_connections',
+};
+
+/** Longest delay setTimeout honours; a later expiry is re-armed when this one fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** One client connection's protocol, whatever its transport. */
+export class Session {
+  readonly id: string;
+  readonly transport: SessionTransport['kind'];
+  #authTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #rateLimitedNotice = 0;
+  #closed = false;
+
+  constructor(
+    readonly state: SessionState,
+    readonly link: SessionTransport,
+    readonly deps: SessionDeps,
+  ) {
+    this.id = link.id;
+    this.transport = link.kind;
+  }
+
+  /**
+   * Starts the session. With `handshake` (a token already verified at connect), it is authenticated at once; a
+   * `recovered` session (Socket.IO state recovery) keeps its state and is not greeted again.
+   */
+  open(options: { handshake?: VerifiedToken; recovered?: boolean } = {}): void {
+    this.deps.registry.add(this);
+    if (options.handshake !== undefined) {
+      this.#accept(options.handshake);
+      return;
+    }
+    if (isAuthenticated(this.state)) {
+      const userId = this.state.userId as string;
+      if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) {
+        this.fail(AUTH_FAILURE.tokenExpired);
+        return;
+      }
+      this.deps.registry.bindUser(this, userId);
+      this.#armExpiry();
+      if (!options.recovered) this.link.setRooms(roomsForSession(this.state));
+      return;
+    }
+    this.#authTimer = setTimeout(() => {
+      if (!isAuthenticated(this.state)) this.fail(AUTH_FAILURE.timeout);
+    }, this.deps.authTimeoutMs);
+    this.#authTimer.unref();
+  }
+
+  /** Handles one client event. Never throws: bad input gets an `error` answer. */
+  async handle(event: string, payload: unknown, ack?: Ack): Promise<void> {
+    if (this.#closed) return;
+    this.state.lastActivityAt = Date.now();
+    if (!(await this.#withinRateLimit(ack))) return;
+    if (this.#closed) return;
+    if (event === 'authenticate') {
+      this.#authenticate(payload, ack);
+      return;
+    }
+    if (event !== 'heartbeat' && !isAuthenticated(this.state)) {
+      this.error('not_authenticated', 'Authenticate first', ack);
+      return;
+    }
+    try {
+      await handleEvent(this, event, payload, ack);
+    } catch (err) {
+      this.deps.logger.error({ err, sessionId: this.id, event }, 'session handler failed');
+      this.error('invalid_payload', 'The event could not be processed', ack);
+    }
+  }
+
+  reply(answer: Answer, ack?: Ack): void {
+    this.send(answer.event, answer.payload);
+    ack?.(answer.payload);
+  }
+
+  send<E extends keyof ServerMessages>(event: E, payload: ServerMessages[E]): void {
+    if (!this.#closed) this.link.send(event, payload);
+  }
+
+  error(code: SessionErrorCode, message: string, ack?: Ack): void {
+    this.reply({ event: 'error', payload: { code, message, timestamp: Date.now() } }, ack);
+  }
+
+  invalidPayload(error: z.ZodError, ack?: Ack): void {
+    this.error('invalid_payload', describeIssue(error), ack);
+  }
+
+  /** Recomputes the delivery rooms after a change of subscriptions, scope or entitlement. */
+  syncRooms(): void {
+    this.link.setRooms(roomsForSession(this.state));
+  }
+
+  /** `auth_failed {reason}`, counted, then disconnect. */
+  fail(reason: AuthFailureMessage, ack?: Ack): void {
+    if (this.#closed) return;
+    this.deps.metrics.authFailures.inc({ reason: AUTH_FAILURE_LABEL[reason] });
+    this.deps.logger.info({ sessionId: this.id, transport: this.transport, reason }, 'authentication failed');
+    this.reply({ event: 'auth_failed', payload: { reason, timestamp: Date.now() } }, ack);
+    this.close('auth_failed');
+  }
+
+  close(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.link.close(reason);
+    this.dispose();
+  }
+
+  /** Frees everything the session holds; called once the connection is gone, whoever closed it. */
+  dispose(): void {
+    this.#closed = true;
+    clearTimeout(this.#authTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#authTimer = this.#expiryTimer = undefined;
+    this.deps.registry.remove(this);
+    void this.deps.eventLimiter.delete(this.id);
+    void this.deps.abuseLimiter.delete(this.id);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #authenticate(payload: unknown, ack?: Ack): void {
+    const parsed = authenticatePayload.safeParse(payload);
+    if (!parsed.success) {
+      this.fail(AUTH_FAILURE.invalidToken, ack);
+      return;
+    }
+    let token: VerifiedToken;
+    try {
+      token = this.deps.verifier.verify(parsed.data.token);
+    } catch (err) {
+      this.fail(err instanceof AuthError ? err.reason : AUTH_FAILURE.invalidToken, ack);
+      return;
+    }
+    const sameUser = this.state.userId === undefined || this.state.userId === token.userId;
+    if (token.userId !== parsed.data.userId || !sameUser) {
+      this.fail(AUTH_FAILURE.userMismatch, ack);
+      return;
+    }
+    this.#accept(token, ack);
+  }
+
+  /** Makes the session authenticated as `token` says (first time, or a refresh with a fresh token). */
+  #accept(token: VerifiedToken, ack?: Ack): void {
+    const { registry, maxConnectionsPerUser } = this.deps;
+    if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) {
+      this.fail(AUTH_FAILURE.tooManyConnections, ack);
+      return;
+    }
+    const refresh = isAuthenticated(this.state);
+    this.state.userId = token.userId;
+    this.state.entitlement = token.entitlement === '*' ? '*' : [...token.entitlement];
+    const scope = rescope(this.state.scope, token.entitlement);
+    if (scope === undefined) delete this.state.scope;
+    else this.state.scope = scope;
+    if (token.expiresAt === undefined) delete this.state.expiresAt;
+    else this.state.expiresAt = token.expiresAt;
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+    registry.bindUser(this, token.userId);
+    this.#armExpiry();
+    this.syncRooms();
+    this.deps.logger.info({ sessionId: this.id, transport: this.transport, userId: token.userId, refresh }, 'authenticated');
+    this.reply(
+      {
+        event: 'auth_success',
+        payload: {
+          message: 'Authentication successful',
+          userId: token.userId,
+          accountIds: entitlementToList(token.entitlement),
+          timestamp: Date.now(),
+        },
+      },
+      ack,
+    );
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const expiresAt = this.state.expiresAt;
+    if (expiresAt === undefined) return;
+    const delay = Math.max(0, expiresAt - Date.now());
+    this.#expiryTimer = setTimeout(() => {
+      if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) this.fail(AUTH_FAILURE.tokenExpired);
+      else this.#armExpiry();
+    }, Math.min(delay, MAX_TIMER_MS));
+    this.#expiryTimer.unref();
+  }
+
+  /** Per-connection event budget; sustained excess disconnects. */
+  async #withinRateLimit(ack?: Ack): Promise<boolean> {
+    try {
+      await this.deps.eventLimiter.consume(this.id);
+      return true;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+    }
+    try {
+      await this.deps.abuseLimiter.consume(this.id);
+    } catch {
+      this.deps.logger.warn({ sessionId: this.id, transport: this.transport }, 'disconnecting a client for sustained event flooding');
+      this.close('rate_limited');
+      return false;
+    }
+    // One `rate_limited` event per second is enough to tell the client; acks always get their answer.
+    const now = Date.now();
+    if (ack !== undefined || now - this.#rateLimitedNotice >= 1000) {
+      if (ack === undefined) this.#rateLimitedNotice = now;
+      this.error('rate_limited', 'Too many events; slow down', ack);
+    }
+    return false;
+  }
+}

@@ -1,0 +1,44 @@
+import { ALL_ACCOUNTS, type Entitlement } from '../auth/claims.js';
+
+/**
+ * Everything a connection's protocol state is, as plain data: Socket.IO keeps it in `socket.data`, which its
+ * connection state recovery stores and restores, so it must stay serializable (no Sets, timers or functions).
+ */
+export interface SessionState {
+  /** Set once authenticated. */
+  userId?: string;
+  /** Accounts the token entitles the connection to; undefined until authenticated. */
+  entitlement?: Entitlement;
+  /** Accounts the client narrowed its subscriptions to with `subscribe.accountIds`; absent: the whole entitlement. */
+  scope?: string[];
+  /** Subscribed event types, in the order first subscribed. */
+  subscriptions: string[];
+  /** Token expiry (epoch ms). */
+  expiresAt?: number;
+  connectedAt: number;
+  lastActivityAt: number;
+}
+
+export const newSessionState = (now: number): SessionState => ({
+  subscriptions: [],
+  connectedAt: now,
+  lastActivityAt: now,
+});
+
+export const isAuthenticated = (state: SessionState): boolean =>
+  state.userId !== undefined && state.entitlement !== undefined;
+
+/** The accounts the connection receives notifications of: its narrowed scope, else its entitlement. */
+export const effectiveAccounts = (state: SessionState): Entitlement => state.scope ?? state.entitlement ?? [];
+
+/** How the account scope is echoed in answers: a list, or `["*"]`. */
+export const accountIdsOf = (state: SessionState): string[] => {
+  const accounts = effectiveAccounts(state);
+  return accounts === ALL_ACCOUNTS ? [ALL_ACCOUNTS] : [...accounts];
+};
+
+/** A new entitlement (re-authentication) keeps a narrowed scope only where the new token still allows it. */
+export function rescope(scope: string[] | undefined, entitlement: Entitlement): string[] | undefined {
+  if (scope === undefined || entitlement === ALL_ACCOUNTS) return scope;
+  return scope.filter((id) => entitlement.includes(id));
+}

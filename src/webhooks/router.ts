@@ -1,0 +1,98 @@
+import { performance } from 'node:perf_hooks';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { AppError } from '../errors/app-error.js';
+import { normalizeWebhook } from '../notifications/normalize/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Ingest } from './ingest.js';
+import { isValidSignature, parseSignatureHeader } from './signature.js';
+
+export interface WebhookRouterOptions {
+  readonly appSecret: string;
+  readonly verifyToken: string;
+  readonly bodyLimitBytes: number;
+  readonly ingest: Ingest;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+/** Meta's edge: the verification handshake and signed POSTs at `/api/webhooks/instagram`. Knows nothing of sockets. */
+export function webhookRouter(options: WebhookRouterOptions): Router {
+  const { metrics, logger } = options;
+  const router = Router();
+
+  router.get('/', (req, res) => {
+    const q = req.query as Record<string, unknown>;
+    if (q['hub.mode'] === 'subscribe' && q['hub.verify_token'] === options.verifyToken && typeof q['hub.challenge'] === 'string') {
+      res.status(200).type('text/plain').send(q['hub.challenge']);
+      return;
+    }
+    throw new AppError('forbidden', 'Verification token mismatch');
+  });
+
+  router.post(
+    '/',
+    (req: Request, res: Response, next: NextFunction) => {
+      res.locals.receivedAt = performance.now();
+      // Unsigned requests are refused before their body is read.
+      if (parseSignatureHeader(req.headers['x-hub-signature-256']) === undefined) {
+        metrics.webhooks.inc({ result: 'invalid_signature' });
+        throw new AppError('invalid_signature', 'Missing or malformed X-Hub-Signature-256 header');
+      }
+      next();
+    },
+    // Raw bytes whatever the Content-Type: the signature covers exactly what was sent.
+    express.raw({ type: () => true, limit: options.bodyLimitBytes }),
+    async (req: Request, res: Response) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const signature = parseSignatureHeader(req.headers['x-hub-signature-256']) as Buffer;
+      if (!isValidSignature(raw, signature, options.appSecret)) {
+        metrics.webhooks.inc({ result: 'invalid_signature' });
+        throw new AppError('invalid_signature', 'Signature does not match the body');
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        metrics.webhooks.inc({ result: 'invalid_body' });
+        throw new AppError('invalid_body', 'Body is not valid JSON');
+      }
+      const normalized = normalizeWebhook(body, new Date());
+      if (normalized.notifications.length === 0) {
+        // Signed but not understood: 200, or Meta retries for hours; logged and counted, nothing delivered.
+        metrics.webhooks.inc({ result: 'invalid_body' });
+        logger.warn({ shape: normalized.shape, skipped: normalized.skipped, bytes: raw.length }, 'webhook of unknown shape ignored');
+        res.status(200).type('text/plain').send('EVENT_RECEIVED');
+        return;
+      }
+      if (normalized.skipped > 0) {
+        logger.warn({ skipped: normalized.skipped }, 'webhook items of unknown shape ignored');
+      }
+      const outcome = await options.ingest(normalized.notifications, res.locals.receivedAt as number);
+      metrics.webhooks.inc({ result: outcome.result });
+      logger.info(
+        {
+          result: outcome.result,
+          notifications: normalized.notifications.length,
+          duplicates: outcome.duplicates,
+          eventTypes: [...new Set(normalized.notifications.map((n) => n.eventType))],
+        },
+        'webhook received',
+      );
+      res.status(200).type('text/plain').send('EVENT_RECEIVED');
+    },
+  );
+
+  // Body-parser failures (413 too large, 400 aborted or bad encoding) are bad bodies too.
+  router.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    if (isBodyParserError(err)) metrics.webhooks.inc({ result: 'invalid_body' });
+    next(err);
+  });
+
+  return router;
+}
+
+export function isBodyParserError(err: unknown): err is { type: string; status: number } {
+  return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string' &&
+    typeof (err as { status?: unknown }).status === 'number';
+}

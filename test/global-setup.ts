@@ -1,0 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+
+/** The process tests spawn the compiled server exactly as `npm start` runs it, so build once before the suite. */
+export default function setup(): void {
+  mkdirSync('test-artifacts', { recursive: true });
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+}
