@@ -1,0 +1,48 @@
+import { isEventType } from '../notification.js';
+import type { Notification } from '../notification.js';
+import { compact } from './draft.js';
+import { idAt, isRecord, recordAt, stringAt, valueAt } from './json-fields.js';
+import type { JsonRecord } from './json-fields.js';
+import { isoOf, toEpochMs } from './timestamp.js';
+
+/**
+ * The Socket.IO integration guide's flat event, used by the InstantChat backend and by tests:
+ * `{id, eventType, accountId, sender?: {id?, username?}, message?: {text} | comment?: {text}, content?, timestamp?}`.
+ * It is recognized by its `eventType` key on a body that is not an envelope.
+ */
+export const isFlat = (body: unknown): body is JsonRecord =>
+  isRecord(body) && Object.hasOwn(body, 'eventType') && !Object.hasOwn(body, 'object') && !Object.hasOwn(body, 'entry');
+
+/** ISO string or epoch number (seconds below 10^12, else ms); absent: arrival time; present but bad: `undefined`. */
+function timestampOf(body: JsonRecord, receivedAt: Date): string | undefined {
+  const raw = valueAt(body, 'timestamp');
+  if (raw === undefined || raw === null) return isoOf(receivedAt.getTime());
+  return isoOf(toEpochMs(raw));
+}
+
+/**
+ * The flat body → one notification, or `undefined` when `id`, `eventType` (a known one) or `accountId` is missing or
+ * the timestamp is unusable. The text is `message.text`, else `comment.text` (the guide's order), else `content`.
+ */
+export function normalizeFlat(body: JsonRecord, receivedAt: Date): Notification | undefined {
+  const id = idAt(body, 'id');
+  const accountId = idAt(body, 'accountId');
+  const eventType = stringAt(body, 'eventType');
+  const timestamp = timestampOf(body, receivedAt);
+  if (id === undefined || accountId === undefined || timestamp === undefined) return undefined;
+  if (eventType === undefined || !isEventType(eventType)) return undefined;
+  const sender = recordAt(body, 'sender');
+  const content =
+    stringAt(recordAt(body, 'message'), 'text') ??
+    stringAt(recordAt(body, 'comment'), 'text') ??
+    stringAt(body, 'content');
+  const notification: Notification = {
+    id,
+    eventType,
+    accountId,
+    sender: compact({ id: idAt(sender, 'id'), username: stringAt(sender, 'username') }) ?? {},
+    timestamp,
+  };
+  if (content !== undefined) notification.content = content;
+  return notification;
+}
