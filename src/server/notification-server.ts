@@ -13,6 +13,7 @@ import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { attachSocketIo, type IoServer } from '../realtime/socketio-gateway.js';
 import { SessionHub } from '../session/session-hub.js';
+import { attachWebSocket } from '../ws/ws-gateway.js';
 import { createIngestor } from '../webhooks/ingest.js';
 import { trackInFlight } from './in-flight.js';
 
@@ -58,22 +59,23 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const inFlight = trackInFlight(httpServer);
   const connectLimiter =
     config.connectRateLimit > 0 ? new RateLimiterMemory({ points: config.connectRateLimit, duration: 60 }) : undefined;
-  const io = attachSocketIo(httpServer, {
+  const edge = {
     hub,
     metrics,
     logger,
     origins: createOriginPolicy(config.clientOrigins),
     clientAddress: createClientAddress(config.trustProxy),
     connectLimiter,
-    recoveryWindowMs: config.recoveryWindowMs,
     maxClientBufferBytes: config.maxClientBufferBytes,
     isDraining: () => draining,
-  });
+  };
+  const io = attachSocketIo(httpServer, { ...edge, recoveryWindowMs: config.recoveryWindowMs });
+  const ws = attachWebSocket(httpServer, edge);
 
   const publisher = createBroadcaster({
     history,
     metrics,
-    emitters: [{ emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) }],
+    emitters: [{ emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) }, ws],
   });
   const ingest = createIngestor({ dedupe, publisher, logger });
   app = createApp({
@@ -92,6 +94,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     hub.closeAll();
     hub.stop();
     await inFlight.idle();
+    await ws.close();
     // io.close() closes the engine (and its held long-polling requests) and the HTTP listener.
     await new Promise<void>((resolve) => {
       void io.close(() => resolve());

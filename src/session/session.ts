@@ -107,6 +107,14 @@ export class Session {
     }
   }
 
+  /** A message the transport could not even decode (raw WebSocket: not JSON, unknown type): counted and answered. */
+  async handleUndecodable(message: string): Promise<void> {
+    if (this.#closed) return;
+    this.state.lastActivityAt = Date.now();
+    if (!(await this.#withinRateLimit())) return;
+    this.error('invalid_payload', message);
+  }
+
   reply(answer: Answer, ack?: Ack): void {
     this.send(answer.event, answer.payload);
     ack?.(answer.payload);
