@@ -20,18 +20,23 @@ export function createIngestor(deps: { dedupe: DedupeStore; publisher: Publisher
     let duplicates = 0;
     for (const notification of notifications) {
       const { id } = notification;
-      if (inFlight.has(id) || (await deps.dedupe.has(id))) {
+      if (inFlight.has(id)) {
         duplicates++;
         continue;
       }
+      // Claimed before the store is asked: a concurrent request must not slip in while the lookup is pending.
       inFlight.add(id);
       try {
+        if (await deps.dedupe.has(id)) {
+          duplicates++;
+          continue;
+        }
         await deps.publisher.publish(notification, receivedAt);
         await deps.dedupe.remember(id);
+        delivered.push(id);
       } finally {
         inFlight.delete(id);
       }
-      delivered.push(id);
     }
     if (delivered.length === 0 && duplicates > 0) return { result: 'duplicate', duplicates };
     deps.logger.debug({ delivered: delivered.length, duplicates }, 'notifications handed to delivery');
