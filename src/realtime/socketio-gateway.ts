@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import type { VerifiedToken } from '../auth/claims.js';
@@ -21,7 +21,7 @@ export interface SocketIoGatewayOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly origins: OriginPolicy;
-  readonly clientAddress: (req: import('node:http').IncomingMessage) => string;
+  readonly clientAddress: (req: IncomingMessage) => string;
   /** Per-IP connection budget, or undefined when `CONNECT_RATE_LIMIT=0`. */
   readonly connectLimiter: RateLimiterMemory | undefined;
   readonly recoveryWindowMs: number;
@@ -47,6 +47,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     },
     connectionStateRecovery: { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true },
   });
+  withholdReplayFromExpiredSessions(io);
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
@@ -60,10 +61,11 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
         return next(new Error('Too many connection attempts'));
       }
     }
-    const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+    const token = auth?.token;
     if (token === undefined) return next();
     try {
-      handshakeTokens.set(socket, hub.verifyHandshake(token));
+      handshakeTokens.set(socket, hub.verifyHandshake(token, auth?.userId));
       next();
     } catch (err) {
       const reason = err instanceof AuthError ? err.reason : 'Invalid token';
@@ -81,6 +83,9 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
       ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
     });
     handshakeTokens.delete(socket);
+    // `open` may have refused the socket at once (a recovered session whose token expired meanwhile): it is gone, and
+    // its `disconnect` fired before the listener below existed, so it must not be counted.
+    if (!socket.connected) return;
     metrics.activeConnections.inc({ transport: 'socketio' });
     logger.debug({ socketId: socket.id, recovered }, 'socket connected');
 
@@ -102,6 +107,22 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
   io.engine.on('close', stopWatch);
   httpServer.once('close', stopWatch);
   return io;
+}
+
+/**
+ * Socket.IO writes a recovered session's missed packets in the socket's constructor, before the connection handler
+ * can check the token: a session whose token expired while it was away would be sent what was published after the
+ * expiry, then `auth_failed`. Such a session is restored without them; once re-authenticated, the client fetches
+ * what it missed with `get_history`. Applies to the adapter in place: re-apply if `io.adapter()` replaces it.
+ */
+function withholdReplayFromExpiredSessions(io: IoServer): void {
+  const adapter = io.of('/').adapter;
+  const restore = adapter.restoreSession.bind(adapter);
+  adapter.restoreSession = async (pid, offset) => {
+    const session = await restore(pid, offset);
+    const expiresAt = (session?.data as SocketData | undefined)?.expiresAt;
+    return session && expiresAt !== undefined && expiresAt <= Date.now() ? { ...session, missedPackets: [] } : session;
+  };
 }
 
 function socketLink(io: IoServer, socket: IoSocket): SessionTransport {

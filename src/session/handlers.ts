@@ -131,6 +131,8 @@ async function history(session: Session, payload: unknown, ack?: Ack): Promise<v
   }
   const page = await session.deps.history.query({
     accounts,
+    // A narrowed request may resume from the last id the client saw of any account it is entitled to.
+    anchorAccounts: entitlement,
     ...(query.eventTypes !== undefined && { eventTypes: query.eventTypes }),
     ...(query.since !== undefined && { since: query.since }),
     limit: Math.min(query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT),

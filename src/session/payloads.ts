@@ -29,12 +29,15 @@ export const unsubscribePayload = z.looseObject({
   timestamp: clientTimestamp,
 });
 
-/** Events whose payload is optional: `undefined` or an object. */
-export const infoPayload = z.looseObject({ userId: optionalUserId, timestamp: clientTimestamp }).optional();
+/**
+ * Events whose payload is optional: absent, `null` or an object. `null` because Socket.IO encodes packets as JSON, so
+ * a client's `emit(event, undefined, ack)` arrives as `null`.
+ */
+export const infoPayload = z.looseObject({ userId: optionalUserId, timestamp: clientTimestamp }).nullish();
 
 export const heartbeatPayload = z
   .looseObject({ timestamp: clientTimestamp, clientId: z.string().max(256).optional() })
-  .optional();
+  .nullish();
 
 export const HISTORY_MAX_LIMIT = 100;
 export const HISTORY_DEFAULT_LIMIT = 50;
@@ -46,7 +49,7 @@ export const getHistoryPayload = z
     since: z.string().min(1).max(512).optional(),
     limit: z.number().int().positive().optional(),
   })
-  .optional();
+  .nullish();
 
 export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];

@@ -62,10 +62,14 @@ export class SessionHub {
     return session;
   }
 
-  /** Verifies a handshake token and applies the per-user limit before a connection is accepted. */
-  verifyHandshake(token: unknown): VerifiedToken {
+  /**
+   * Verifies a handshake token and applies the per-user limit before a connection is accepted. A `userId` the client
+   * sent beside the token must be the token's, as with `authenticate`.
+   */
+  verifyHandshake(token: unknown, userId?: unknown): VerifiedToken {
     try {
       const verified = this.options.verifier.verify(token);
+      if (userId !== undefined && userId !== verified.userId) throw new AuthError(AUTH_FAILURE.userMismatch);
       if (this.registry.countForUser(verified.userId) >= this.options.maxConnectionsPerUser) {
         throw new AuthError(AUTH_FAILURE.tooManyConnections);
       }
