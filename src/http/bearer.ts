@@ -10,7 +10,9 @@ export function requireBearer(token: string) {
   const expected = sha256(token);
   return (req: Request, _res: Response, next: NextFunction): void => {
     const header = req.headers.authorization;
-    const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    // The auth scheme is case-insensitive (RFC 7235).
+    const match = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header.trim()) : null;
+    const given = match?.[1] ?? '';
     if (!timingSafeEqual(sha256(given), expected)) throw new AppError('unauthorized', 'A valid bearer token is required');
     next();
   };

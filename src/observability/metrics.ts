@@ -52,6 +52,8 @@ export function createMetrics(): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
+  const reasons: AuthFailureReason[] = ['invalid_token', 'token_expired', 'user_mismatch', 'auth_timeout', 'too_many_connections'];
+  for (const reason of reasons) authFailures.inc({ reason }, 0);
   const webhookToEmitSeconds = new Histogram({
     name: 'instantchat_webhook_to_emit_seconds',
     help: 'Time from a webhook request arriving to its notification being emitted to rooms',
