@@ -130,9 +130,11 @@ function socketLink(io: IoServer, socket: IoSocket): SessionTransport {
     kind: 'socketio',
     id: socket.id,
     send(event, payload) {
-      if (event === 'auth_success') {
-        // Sent through the adapter, so that it carries a recovery offset: a client that has not received any
-        // broadcast yet could not otherwise be recovered (Socket.IO #4888).
+      if (event === 'auth_success' || event === 'heartbeat_response') {
+        // Sent through the adapter, so that they carry a recovery offset: a client that has not received any
+        // broadcast yet could not otherwise be recovered (Socket.IO #4888), and one idle for longer than the
+        // recovery window would hold an offset the adapter has already dropped. Live clients heartbeat more often
+        // than HEARTBEAT_TIMEOUT_MS, so their offset stays fresh.
         (io.to(socket.id).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }
@@ -144,8 +146,12 @@ function socketLink(io: IoServer, socket: IoSocket): SessionTransport {
       const added = [...rooms].filter((room) => !socket.rooms.has(room));
       if (added.length > 0) void socket.join(added);
     },
-    close(_reason: CloseReason) {
-      socket.disconnect(true);
+    close(reason: CloseReason) {
+      // On shutdown, close the transport rather than the Socket.IO session: the client then reconnects by itself
+      // (to another instance), and its session is kept for recovery where the adapter is shared. Every other reason
+      // is a deliberate server disconnect, which the client must not undo by reconnecting.
+      if (reason === 'shutdown') socket.conn.close();
+      else socket.disconnect(true);
     },
   };
 }

@@ -15,7 +15,7 @@ import { attachSocketIo, type IoServer } from '../realtime/socketio-gateway.js';
 import { SessionHub } from '../session/session-hub.js';
 import { attachWebSocket } from '../ws/ws-gateway.js';
 import { createIngestor } from '../webhooks/ingest.js';
-import { trackInFlight } from './in-flight.js';
+import { trackConnections } from './connections.js';
 
 export interface NotificationServer {
   readonly config: Config;
@@ -31,6 +31,9 @@ export interface NotificationServer {
    */
   stop(): Promise<void>;
 }
+
+/** How long the end of a drain waits for connections to close by themselves before cutting them. */
+const CLOSE_GRACE_MS = 1000;
 
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
@@ -54,9 +57,8 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
 
   // Engine.IO wraps the 'request' listeners present when it attaches and passes them only what is not /socket.io;
   // the Express app, built later (it needs the publisher), is reached through this one.
-  let app: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const httpServer = createServer((req, res) => app?.(req, res));
-  const inFlight = trackInFlight(httpServer);
+  const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => app(req, res));
+  const connections = trackConnections(httpServer);
   const connectLimiter =
     config.connectRateLimit > 0 ? new RateLimiterMemory({ points: config.connectRateLimit, duration: 60 }) : undefined;
   const edge = {
@@ -78,7 +80,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     emitters: [{ emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) }, ws],
   });
   const ingest = createIngestor({ dedupe, publisher, logger });
-  app = createApp({
+  const app = createApp({
     config,
     logger,
     metrics,
@@ -93,13 +95,21 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     draining = true;
     hub.closeAll();
     hub.stop();
-    await inFlight.idle();
-    await ws.close();
-    // io.close() closes the engine (and its held long-polling requests) and the HTTP listener.
-    await new Promise<void>((resolve) => {
-      void io.close(() => resolve());
-      httpServer.closeAllConnections();
-    });
+    await connections.idle();
+    // io.close() closes the engine (and its held long-polling requests) and the HTTP listener. A client that stopped
+    // reading would hold its close handshake open for 30 s: after a short grace for the goodbyes to flush, cut it.
+    const closed = Promise.all([
+      ws.close(),
+      new Promise<void>((resolve) => {
+        void io.close(() => resolve());
+        httpServer.closeAllConnections();
+      }),
+    ]);
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((resolve) => (grace = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(grace);
+    connections.destroyAll();
+    await closed;
     logger.info('server stopped');
   };
 

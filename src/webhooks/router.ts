@@ -42,7 +42,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       next();
     },
     // Raw bytes whatever the Content-Type: the signature covers exactly what was sent.
-    express.raw({ type: () => true, limit: options.bodyLimitBytes }),
+    // `inflate: false`: the signature covers the bytes sent, not a decompressed form (Meta does not compress).
+    express.raw({ type: () => true, limit: options.bodyLimitBytes, inflate: false }),
     async (req: Request, res: Response) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const signature = parseSignatureHeader(req.headers['x-hub-signature-256']) as Buffer;

@@ -38,6 +38,7 @@ export interface WsGatewayOptions {
 }
 
 export interface WsGateway extends RoomEmitter {
+  /** Stops accepting and resolves once every connection has closed (shutdown has already asked each to). */
   close(): Promise<void>;
 }
 
@@ -129,8 +130,13 @@ export function attachWebSocket(httpServer: HttpServer, options: WsGatewayOption
     },
     close: () =>
       new Promise((resolve) => {
-        for (const { ws } of connections.values()) ws.terminate();
-        wss.close(() => resolve());
+        wss.close();
+        if (connections.size === 0) return resolve();
+        for (const { ws } of connections.values()) {
+          ws.once('close', () => {
+            if (connections.size === 0) resolve();
+          });
+        }
       }),
   };
 }
