@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DedupeStore } from '../src/notifications/dedupe.js';
+import { MemoryDedupeStore, type DedupeStore } from '../src/notifications/dedupe.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createIngestor } from '../src/webhooks/ingest.js';
 import { EXPECTED_NOTIFICATIONS } from './fixtures/instagram/expected.js';
@@ -190,14 +190,13 @@ describe('dedupe', () => {
   });
 
   it('when the dedupe store answers slowly (as a shared one would), then two simultaneous ingests deliver once', async () => {
-    const remembered = new Set<string>();
-    // A network store answers what it held when the query reached it, one trip through the event loop later.
+    const claimed = new Set<string>();
+    // A network store decides atomically when the command reaches it, and answers one event-loop trip later.
+    const later = <T>(value: T) => new Promise<T>((resolve) => setImmediate(() => resolve(value)));
     const slowStore: DedupeStore = {
-      has: (id) => {
-        const seen = remembered.has(id);
-        return new Promise((resolve) => setImmediate(() => resolve(seen)));
-      },
-      remember: async (id) => void remembered.add(id),
+      claim: (id) => later(claimed.has(id) ? false : (claimed.add(id), true)),
+      commit: () => later(undefined),
+      release: (id) => later(void claimed.delete(id)),
     };
     const published: string[] = [];
     const ingest = createIngestor({
@@ -212,6 +211,34 @@ describe('dedupe', () => {
     expect(published).toEqual(batch.map((n) => n.id));
     // Which request delivers which item is up to the interleaving; together, each item once and once a duplicate.
     expect(outcomes.reduce((sum, o) => sum + o.duplicates, 0)).toBe(batch.length);
+  });
+
+  it('when delivery fails, then the id is released: the request fails and a retry delivers it', async () => {
+    const store = new MemoryDedupeStore({ ttlMs: 60_000, maxEntries: 100 });
+    const published: string[] = [];
+    let failNext = true;
+    const ingest = createIngestor({
+      dedupe: store,
+      publisher: {
+        publish: (n) => {
+          if (failNext) {
+            failNext = false;
+            throw new Error('delivery down');
+          }
+          published.push(n.id);
+        },
+      },
+      logger: createLogger('silent'),
+    });
+    const [first] = expectedFor('comments.json');
+    if (first === undefined) throw new Error('comments.json has no notification');
+
+    await expect(ingest([first], 0)).rejects.toThrow('delivery down');
+    expect(published).toEqual([]);
+    // Meta's retry of the same POST is delivered (not taken for a duplicate), and a third copy is a duplicate.
+    expect(await ingest([first], 0)).toMatchObject({ result: 'accepted', delivered: [first.id] });
+    expect(await ingest([first], 0)).toMatchObject({ result: 'duplicate' });
+    expect(published).toEqual([first.id]);
   });
 
   it('when a batch repeats ids already seen, then only the new items are delivered, in order', async () => {

@@ -1,30 +1,45 @@
 import { LRUCache } from 'lru-cache';
 
 /**
- * Remembers notification ids already delivered. Asynchronous so that a shared (Redis) store can implement it.
- * An id is remembered only after its notification was handed to delivery (SPEC, Webhook ingestion 5).
+ * Which notification ids were already delivered. A delivery claims its id first (atomically: two concurrent
+ * deliveries of one id, on one process or several, cannot both win), commits it once the notification was handed to
+ * delivery, and releases it on failure, so that a failure in between never swallows an event (SPEC, Webhook
+ * ingestion 5). Asynchronous so that a shared (Redis) store can implement it.
  */
 export interface DedupeStore {
-  has(id: string): Promise<boolean>;
-  remember(id: string): Promise<void>;
-  close?(): Promise<void>;
+  /** True when the id was neither delivered within the window nor being delivered: the caller now owns it. */
+  claim(id: string): Promise<boolean>;
+  /** The claimed id's notification was handed to delivery: remember it for the whole window. */
+  commit(id: string): Promise<void>;
+  /** Delivery failed: forget the claim, so that Meta's retry delivers. */
+  release(id: string): Promise<void>;
 }
+
+const PENDING = 0;
+const DELIVERED = 1;
 
 /** In-process store: bounded in number (oldest forgotten first) and in age (`ttlMs`). */
 export class MemoryDedupeStore implements DedupeStore {
-  readonly #seen: LRUCache<string, true>;
+  readonly #seen: LRUCache<string, typeof PENDING | typeof DELIVERED>;
 
   constructor(options: { ttlMs: number; maxEntries: number }) {
-    // ttlAutopurge stays off: no timers per entry; expired ids are dropped lazily on read or by LRU pressure.
+    // ttlAutopurge stays off: no timer per entry; expired ids are dropped lazily on read or by LRU pressure.
     this.#seen = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlAutopurge: false });
   }
 
-  async has(id: string): Promise<boolean> {
-    return this.#seen.has(id);
+  async claim(id: string): Promise<boolean> {
+    if (this.#seen.has(id)) return false;
+    this.#seen.set(id, PENDING);
+    return true;
   }
 
-  async remember(id: string): Promise<void> {
-    this.#seen.set(id, true);
+  async commit(id: string): Promise<void> {
+    // Set again: the window starts when the notification was handed over.
+    this.#seen.set(id, DELIVERED);
+  }
+
+  async release(id: string): Promise<void> {
+    if (this.#seen.get(id) === PENDING) this.#seen.delete(id);
   }
 
   get size(): number {

@@ -8,35 +8,28 @@ export type IngestResult =
   | { readonly result: 'duplicate'; readonly duplicates: number };
 
 /**
- * Hands notifications to delivery, once per id. An id is remembered only after its notification was handed over,
- * so a failure in between never swallows an event (Meta retries a 5xx). Ids being handed over by a concurrent
- * request count as duplicates, so two simultaneous retries of one POST deliver once.
+ * Hands notifications to delivery, once per id. Each id is claimed before delivery and committed after it, so two
+ * simultaneous retries of one POST (on one process or several) deliver once, and a failure in between releases the
+ * id: the request fails with a 5xx and Meta's retry delivers it.
  */
 export function createIngestor(deps: { dedupe: DedupeStore; publisher: Publisher; logger: Logger }) {
-  const inFlight = new Set<string>();
-
   return async function ingest(notifications: readonly Notification[], receivedAt: number): Promise<IngestResult> {
     const delivered: string[] = [];
     let duplicates = 0;
     for (const notification of notifications) {
       const { id } = notification;
-      if (inFlight.has(id)) {
+      if (!(await deps.dedupe.claim(id))) {
         duplicates++;
         continue;
       }
-      // Claimed before the store is asked: a concurrent request must not slip in while the lookup is pending.
-      inFlight.add(id);
       try {
-        if (await deps.dedupe.has(id)) {
-          duplicates++;
-          continue;
-        }
         await deps.publisher.publish(notification, receivedAt);
-        await deps.dedupe.remember(id);
-        delivered.push(id);
-      } finally {
-        inFlight.delete(id);
+      } catch (err) {
+        await deps.dedupe.release(id).catch(() => undefined);
+        throw err;
       }
+      await deps.dedupe.commit(id);
+      delivered.push(id);
     }
     if (delivered.length === 0 && duplicates > 0) return { result: 'duplicate', duplicates };
     deps.logger.debug({ delivered: delivered.length, duplicates }, 'notifications handed to delivery');
