@@ -30,7 +30,8 @@ export interface HistoryStore {
   query(query: HistoryQuery): Promise<HistoryPage>;
 }
 
-interface Entry {
+/** A kept notification and its place in arrival order (a sequence shared by every account). */
+export interface Entry {
   readonly seq: number;
   readonly notification: Notification;
 }
@@ -124,7 +125,7 @@ interface Cursor {
  * every kept notification, which for a `*` user over full rings (10 000 accounts × 100) stalled the event loop for
  * a quarter of a second per request.
  */
-function mergeRings(
+export function mergeRings(
   rings: Iterable<readonly Entry[]>,
   options: { afterSeq: number | undefined; limit: number; matches: (entry: Entry) => boolean },
 ): Entry[] {

@@ -7,6 +7,7 @@ import type {
   subscribePayload,
   unsubscribePayload,
 } from '../session/payloads.js';
+import type { Notification } from '../notifications/notification.js';
 import type { ServerMessages } from '../session/protocol.js';
 import type { SessionState } from '../session/state.js';
 
@@ -30,8 +31,10 @@ export interface ClientToServerEvents {
   get_history: WithAck<z.input<typeof getHistoryPayload>>;
 }
 
-/** Nothing is sent between servers but broadcasts (the adapter carries those). */
-export type InterServerEvents = Record<never, never>;
+/** Between instances (cluster mode): a notification for the raw WebSocket clients of the others. */
+export interface InterServerEvents {
+  notification: (rooms: string[], notification: Notification) => void;
+}
 
 /** `socket.data`: the session state, kept serializable for connection state recovery. */
 export type SocketData = SessionState;

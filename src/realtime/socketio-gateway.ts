@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { VerifiedToken } from '../auth/claims.js';
 import { AuthError } from '../auth/token-verifier.js';
 import type { OriginPolicy } from '../http/origins.js';
@@ -25,6 +25,8 @@ export interface SocketIoGatewayOptions {
   /** Per-IP connection budget, or undefined when `CONNECT_RATE_LIMIT=0`. */
   readonly connectLimiter: RateLimiterMemory | undefined;
   readonly recoveryWindowMs: number;
+  /** Cluster mode's adapter (Redis streams); Socket.IO's in-memory adapter when undefined. */
+  readonly adapter: ServerOptions['adapter'] | undefined;
   readonly maxClientBufferBytes: number;
   readonly isDraining: () => boolean;
 }
@@ -46,8 +48,10 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
       cb(null, origins.isAllowed(req.headers.origin, req));
     },
     connectionStateRecovery: { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true },
+    ...(options.adapter !== undefined && { adapter: options.adapter }),
   });
   withholdReplayFromExpiredSessions(io);
+  const offsetCarriers = options.adapter === undefined ? OFFSET_CARRIERS.memory : OFFSET_CARRIERS.cluster;
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
@@ -78,7 +82,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     const recovered = socket.recovered;
     if (!recovered) socket.data = newSessionState(Date.now());
     else socket.data.lastActivityAt = Date.now();
-    const session = hub.open(socket.data, socketLink(io, socket), {
+    const session = hub.open(socket.data, socketLink(io, socket, offsetCarriers), {
       recovered,
       ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
     });
@@ -125,16 +129,24 @@ function withholdReplayFromExpiredSessions(io: IoServer): void {
   };
 }
 
-function socketLink(io: IoServer, socket: IoSocket): SessionTransport {
+/**
+ * Answers sent through the adapter, so that they carry a recovery offset: a client that has not received any
+ * broadcast yet could not otherwise be recovered (Socket.IO #4888). In memory, heartbeats go that way too: the
+ * in-memory adapter drops packets older than the recovery window, so an idle client's offset would expire, and live
+ * clients heartbeat more often than HEARTBEAT_TIMEOUT_MS. The Redis stream trims by length, not age, so in cluster
+ * mode heartbeats stay off it (they would crowd out the notifications recovery replays).
+ */
+const OFFSET_CARRIERS = {
+  memory: new Set(['auth_success', 'heartbeat_response']),
+  cluster: new Set(['auth_success']),
+};
+
+function socketLink(io: IoServer, socket: IoSocket, offsetCarriers: ReadonlySet<string>): SessionTransport {
   return {
     kind: 'socketio',
     id: socket.id,
     send(event, payload) {
-      if (event === 'auth_success' || event === 'heartbeat_response') {
-        // Sent through the adapter, so that they carry a recovery offset: a client that has not received any
-        // broadcast yet could not otherwise be recovered (Socket.IO #4888), and one idle for longer than the
-        // recovery window would hold an offset the adapter has already dropped. Live clients heartbeat more often
-        // than HEARTBEAT_TIMEOUT_MS, so their offset stays fresh.
+      if (offsetCarriers.has(event)) {
         (io.to(socket.id).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }

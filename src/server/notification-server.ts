@@ -2,13 +2,13 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createTokenVerifier } from '../auth/token-verifier.js';
+import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
 import { createBroadcaster } from '../delivery/broadcaster.js';
 import { createApp } from '../http/app.js';
 import { createClientAddress } from '../http/client-address.js';
 import { createOriginPolicy } from '../http/origins.js';
-import { MemoryDedupeStore } from '../notifications/dedupe.js';
-import { MemoryHistoryStore } from '../notifications/history.js';
+import type { Notification } from '../notifications/notification.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { attachSocketIo, type IoServer } from '../realtime/socketio-gateway.js';
@@ -41,8 +41,8 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const metrics = createMetrics();
   let draining = false;
 
-  const history = new MemoryHistoryStore({ size: config.historySize, maxAccounts: config.historyMaxAccounts });
-  const dedupe = new MemoryDedupeStore({ ttlMs: config.dedupeTtlMs, maxEntries: config.dedupeMaxEntries });
+  const backend = createBackend(config, logger);
+  const { history, dedupe } = backend;
   const hub = new SessionHub({
     verifier: createTokenVerifier(config.jwt),
     history,
@@ -71,20 +71,32 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     maxClientBufferBytes: config.maxClientBufferBytes,
     isDraining: () => draining,
   };
-  const io = attachSocketIo(httpServer, { ...edge, recoveryWindowMs: config.recoveryWindowMs });
+  const io = attachSocketIo(httpServer, {
+    ...edge,
+    recoveryWindowMs: config.recoveryWindowMs,
+    adapter: backend.adapter,
+  });
   const ws = attachWebSocket(httpServer, edge);
+  // Raw WebSocket clients of the other instances are reached through the adapter's server-side events.
+  if (backend.clustered) io.on('notification', (rooms, notification) => ws.emitToRooms(rooms, notification));
 
   const publisher = createBroadcaster({
     history,
     metrics,
-    emitters: [{ emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) }, ws],
+    emitters: [
+      { emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) },
+      ws,
+      ...(backend.clustered
+        ? [{ emitToRooms: (rooms: string[], n: Notification) => io.serverSideEmit('notification', rooms, n) }]
+        : []),
+    ],
   });
   const ingest = createIngestor({ dedupe, publisher, logger });
   const app = createApp({
     config,
     logger,
     metrics,
-    readiness: { notReadyReason: () => (draining ? 'shutting_down' : undefined) },
+    readiness: { notReadyReason: () => (draining ? 'shutting_down' : backend.notReadyReason()) },
     ingest,
     registry: hub.registry,
     startedAt,
@@ -110,6 +122,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     clearTimeout(grace);
     connections.destroyAll();
     await closed;
+    await backend.close();
     logger.info('server stopped');
   };
 
@@ -119,14 +132,19 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     io,
     hub,
     metrics,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      // Redis not there yet (it may start after us): serve anyway, not ready, while the clients keep reconnecting.
+      await backend.connect().catch((err: unknown) =>
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'redis not reachable yet; not ready'),
+      );
+      return new Promise<AddressInfo>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.port, config.host, () => {
           httpServer.off('error', reject);
           resolve(httpServer.address() as AddressInfo);
         });
-      }),
+      });
+    },
     stop: () => (stopping ??= stop()),
   };
 }

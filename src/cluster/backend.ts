@@ -1,0 +1,69 @@
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import type { Config } from '../config/config.js';
+import { MemoryDedupeStore, type DedupeStore } from '../notifications/dedupe.js';
+import { MemoryHistoryStore, type HistoryStore } from '../notifications/history.js';
+import type { Logger } from '../observability/logger.js';
+import { RedisConnection } from './redis-connection.js';
+import { RedisDedupeStore } from './redis-dedupe-store.js';
+import { RedisHistoryStore } from './redis-history-store.js';
+
+/** Every Redis key of this server starts with it, so that one Redis can hold other data too. */
+export const KEY_PREFIX = 'instantchat:';
+
+/**
+ * Entries kept in the Socket.IO stream. Recovery replays from it, so it must hold at least a recovery window's
+ * worth of broadcasts (100 000 ≈ 13 notifications a second for 2 minutes, plus greetings); Redis trims beyond it.
+ */
+const STREAM_MAX_LEN = 100_000;
+/** How long start-up waits for Redis before listening anyway (not ready until it comes). */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Where shared state lives, chosen once from config: in this process (single instance), or in Redis (`REDIS_URL`:
+ * several instances behind a load balancer share dedupe, history and Socket.IO broadcasts).
+ */
+export interface Backend {
+  readonly dedupe: DedupeStore;
+  readonly history: HistoryStore;
+  /** The Socket.IO adapter of cluster mode; undefined for Socket.IO's in-memory one. */
+  readonly adapter: ReturnType<typeof createAdapter> | undefined;
+  readonly clustered: boolean;
+  /** Why the backend cannot serve now, if it cannot. */
+  notReadyReason(): string | undefined;
+  connect(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createBackend(config: Config, logger: Logger): Backend {
+  if (config.redisUrl === undefined) {
+    return {
+      dedupe: new MemoryDedupeStore({ ttlMs: config.dedupeTtlMs, maxEntries: config.dedupeMaxEntries }),
+      history: new MemoryHistoryStore({ size: config.historySize, maxAccounts: config.historyMaxAccounts }),
+      adapter: undefined,
+      clustered: false,
+      notReadyReason: () => undefined,
+      connect: async () => undefined,
+      close: async () => undefined,
+    };
+  }
+  const redis = new RedisConnection(config.redisUrl, logger);
+  return {
+    dedupe: new RedisDedupeStore(redis.commands, { ttlMs: config.dedupeTtlMs, prefix: KEY_PREFIX }),
+    history: new RedisHistoryStore(redis.commands, {
+      size: config.historySize,
+      maxAccounts: config.historyMaxAccounts,
+      prefix: KEY_PREFIX,
+    }),
+    adapter: createAdapter(redis.adapter, {
+      streamName: `${KEY_PREFIX}socket.io`,
+      channelPrefix: `${KEY_PREFIX}socket.io`,
+      sessionKeyPrefix: `${KEY_PREFIX}sio:session:`,
+      maxLen: STREAM_MAX_LEN,
+      onlyPlaintext: true,
+    }),
+    clustered: true,
+    notReadyReason: () => (redis.isReady ? undefined : 'redis_unreachable'),
+    connect: () => redis.connect(CONNECT_TIMEOUT_MS),
+    close: () => redis.close(),
+  };
+}
