@@ -1,7 +1,7 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { closeAllClients, createClient, nextEvent } from './helpers/clients.js';
+import { closeAllClients, connectError, createClient, nextEvent, request } from './helpers/clients.js';
 import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
 import { mintToken } from './helpers/tokens.js';
 
@@ -19,6 +19,8 @@ function halfSentWebhook(url: string, secret: string) {
     JSON.stringify({ id: 'drain-1', eventType: 'comments', accountId: '17841400000000001', content: 'late but kept' }),
   );
   let req!: ClientRequest;
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
     req = httpRequest(
       `${url}/api/webhooks/instagram`,
@@ -28,6 +30,8 @@ function halfSentWebhook(url: string, secret: string) {
           'content-type': 'application/json',
           'content-length': body.length,
           'x-hub-signature-256': signatureHeader(body, secret),
+          // The server answers "100 Continue" once it has taken the request: proof that it is in flight.
+          expect: '100-continue',
         },
       },
       (res) => {
@@ -37,9 +41,9 @@ function halfSentWebhook(url: string, secret: string) {
       },
     );
     req.on('error', reject);
-    req.write(body.subarray(0, 10));
+    req.once('continue', () => req.write(body.subarray(0, 10), () => markStarted()));
   });
-  return { response, finish: () => req.end(body.subarray(10)), abort: () => req.destroy() };
+  return { response, started, finish: () => req.end(body.subarray(10)), abort: () => req.destroy() };
 }
 
 describe('the real process', () => {
@@ -53,30 +57,38 @@ describe('the real process', () => {
     proc = undefined;
   });
 
-  it('on SIGTERM: readiness turns 503 at once, sockets get server_shutdown, in-flight requests finish, exit 0', async () => {
+  it('on SIGTERM: readiness turns 503 at once, in-flight requests finish and are delivered, then sockets get server_shutdown, exit 0', async () => {
     proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000' });
     await waitForOk(`${proc.url}/healthz`);
     expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
 
-    const socket = createClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: SECRETS.JWT_SECRET }) });
+    const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: SECRETS.JWT_SECRET });
+    const socket = createClient(proc.url, { token });
     await nextEvent(socket, 'auth_success', 5000);
-    const shutdownNotice = nextEvent(socket, 'server_shutdown', 5000);
+    await request(socket, 'subscribe', { eventTypes: ['comments'] });
+    const received: string[] = [];
+    socket.on('webhook_event', (n) => received.push(n.id));
+    const shutdownNotice = nextEvent(socket, 'server_shutdown', 8000);
     const inFlight = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
-    await new Promise((r) => setTimeout(r, 200)); // let the request reach the server before the signal
+    await inFlight.started;
 
     proc.child.kill('SIGTERM');
-    expect(await shutdownNotice).toEqual({ reason: 'Server shutting down', timestamp: expect.any(Number) });
-
-    // The listener stays open during the drain and says it is not ready.
+    await waitForStatus(`${proc.url}/readyz`, 503);
+    // The listener stays open during the drain and says why it is not ready.
     const ready = await fetch(`${proc.url}/readyz`);
-    expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'not_ready', reason: expect.any(String) });
-    // New socket connections are refused.
-    const late = createClient(proc.url, { token: mintToken({ userId: 'u2' }, { expiresIn: 60, secret: SECRETS.JWT_SECRET }) });
-    await expect(nextEvent(late, 'auth_success', 1500)).rejects.toThrow();
+    // A new webhook is refused with 503 so that Meta retries it elsewhere; new sockets are refused.
+    const late = await signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'drain-2', eventType: 'comments', accountId: '1' });
+    expect(late.status).toBe(503);
+    expect(await late.json()).toEqual({ error: 'not_ready', message: expect.any(String) });
+    const lateSocket = createClient(proc.url, { token });
+    expect((await connectError(lateSocket, 5000)).message).toBeTruthy();
 
+    // The request already in flight is accepted and delivered before the sockets are told to go.
     inFlight.finish();
     expect(await inFlight.response).toEqual({ status: 200, body: 'EVENT_RECEIVED' });
+    expect(await shutdownNotice).toEqual({ reason: 'Server shutting down', timestamp: expect.any(Number) });
+    expect(received).toEqual(['drain-1']);
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
     expect(exit.afterMs).toBeLessThan(8000);
@@ -87,7 +99,7 @@ describe('the real process', () => {
     await waitForOk(`${proc.url}/healthz`);
     const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
     stuck.response.catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    await stuck.started;
     proc.child.kill('SIGTERM');
     const exit = await proc.exited;
     stuck.abort();
@@ -100,7 +112,7 @@ describe('the real process', () => {
     await waitForOk(`${proc.url}/healthz`);
     const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
     stuck.response.catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    await stuck.started;
     proc.child.kill('SIGTERM');
     await waitForStatus(`${proc.url}/readyz`, 503);
     proc.child.kill('SIGINT');
@@ -136,6 +148,15 @@ describe('the real process', () => {
     expect((await proc.exited).code).toBe(0);
   });
 });
+
+function signedPost(url: string, secret: string, event: Record<string, unknown>) {
+  const body = JSON.stringify(event);
+  return fetch(`${url}/api/webhooks/instagram`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signatureHeader(body, secret) },
+    body,
+  });
+}
 
 async function waitForStatus(url: string, status: number, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -9,7 +9,12 @@ import type { Ingest } from '../webhooks/ingest.js';
 import { requireBearer } from './bearer.js';
 
 /** The guide's "debug commands", made real, behind `ADMIN_TOKEN`. */
-export function adminRouter(options: { token: string; registry: SessionRegistry<Session>; ingest: Ingest }): Router {
+export function adminRouter(options: {
+  token: string;
+  registry: SessionRegistry<Session>;
+  ingest: Ingest;
+  isDraining: () => boolean;
+}): Router {
   const router = Router();
   router.use(requireBearer(options.token));
 
@@ -28,6 +33,7 @@ export function adminRouter(options: { token: string; registry: SessionRegistry<
 
   router.post('/events', express.json({ limit: '100kb', type: () => true }), async (req, res) => {
     const receivedAt = performance.now();
+    if (options.isDraining()) throw new AppError('not_ready', 'Server shutting down; retry later');
     const normalized = normalizeWebhook(req.body, new Date());
     const notification = normalized.notifications[0];
     if (normalized.shape !== 'flat' || notification === undefined) {

@@ -19,6 +19,8 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly readiness: Readiness;
+  /** True once shutdown began: webhooks and admin events are then refused with 503, so that Meta retries them. */
+  readonly isDraining: () => boolean;
   readonly ingest: Ingest;
   readonly registry: SessionRegistry<Session>;
   readonly startedAt: number;
@@ -77,10 +79,14 @@ export function createApp(deps: AppDeps): Express {
       ingest: deps.ingest,
       metrics: deps.metrics,
       logger,
+      isDraining: deps.isDraining,
     }),
   );
   if (config.adminToken !== undefined) {
-    app.use('/api/admin', adminRouter({ token: config.adminToken, registry: deps.registry, ingest: deps.ingest }));
+    app.use(
+      '/api/admin',
+      adminRouter({ token: config.adminToken, registry: deps.registry, ingest: deps.ingest, isDraining: deps.isDraining }),
+    );
   }
   if (config.demoPage) app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
 

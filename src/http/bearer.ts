@@ -19,3 +19,6 @@ export function requireBearer(token: string) {
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/** Constant-time string comparison that does not reveal the expected value's length. */
+export const safeEqual = (given: string, expected: string): boolean => timingSafeEqual(sha256(given), sha256(expected));

@@ -97,6 +97,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     logger,
     metrics,
     readiness: { notReadyReason: () => (draining ? 'shutting_down' : backend.notReadyReason()) },
+    isDraining: () => draining,
     ingest,
     registry: hub.registry,
     startedAt,
@@ -105,9 +106,11 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     draining = true;
+    // Requests in flight finish first (a webhook being received is delivered to sockets still open), then sockets
+    // are told to go. New webhooks meanwhile get 503 and are retried by Meta.
+    await connections.idle();
     hub.closeAll();
     hub.stop();
-    await connections.idle();
     // io.close() closes the engine (and its held long-polling requests) and the HTTP listener. A client that stopped
     // reading would hold its close handshake open for 30 s: after a short grace for the goodbyes to flush, cut it.
     const closed = Promise.all([

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Ingest } from './ingest.js';
 import { isValidSignature, parseSignatureHeader } from './signature.js';
+import { safeEqual } from '../http/bearer.js';
 
 export interface WebhookRouterOptions {
   readonly appSecret: string;
@@ -14,6 +15,7 @@ export interface WebhookRouterOptions {
   readonly ingest: Ingest;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly isDraining: () => boolean;
 }
 
 /** Meta's edge: the verification handshake and signed POSTs at `/api/webhooks/instagram`. Knows nothing of sockets. */
@@ -23,7 +25,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
 
   router.get('/', (req, res) => {
     const q = req.query as Record<string, unknown>;
-    if (q['hub.mode'] === 'subscribe' && q['hub.verify_token'] === options.verifyToken && typeof q['hub.challenge'] === 'string') {
+    const token = q['hub.verify_token'];
+    if (q['hub.mode'] === 'subscribe' && typeof token === 'string' && safeEqual(token, options.verifyToken) && typeof q['hub.challenge'] === 'string') {
       res.status(200).type('text/plain').send(q['hub.challenge']);
       return;
     }
@@ -34,6 +37,9 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     '/',
     (req: Request, res: Response, next: NextFunction) => {
       res.locals.receivedAt = performance.now();
+      // While draining, sockets are about to be closed: a webhook accepted now would reach nobody. 503 makes Meta
+      // retry it, on another instance or after the restart.
+      if (options.isDraining()) throw new AppError('not_ready', 'Server shutting down; retry later');
       // Unsigned requests are refused before their body is read.
       if (parseSignatureHeader(req.headers['x-hub-signature-256']) === undefined) {
         metrics.webhooks.inc({ result: 'invalid_signature' });
