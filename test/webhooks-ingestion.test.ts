@@ -358,3 +358,25 @@ describe('instantchat_webhooks_total', () => {
     expect(countDelta(before, await webhookCounts(srv.url))).toEqual({ accepted: 2, duplicate: 1, invalid_body: 1 });
   });
 });
+
+describe('dedupe keys', () => {
+  it('when one comment is a comment on one account and a mention of another, then both are delivered, once each', async () => {
+    const srv = await freshServer();
+    const all = await watcher(srv.url);
+    const commentOnA = envelopeOfChanges('17841400000000001', 1767609600, [
+        { field: 'comments', value: { from: { id: '42', username: 'x' }, media: { id: 'm1' }, id: '17999', text: '@b look' } },
+      ]);
+      const mentionOfB = envelopeOfChanges('17841400000000002', 1767609600, [
+        { field: 'mentions', value: { media_id: 'm1', comment_id: '17999' } },
+      ]);
+      expect((await postSigned(srv.url, commentOnA)).status).toBe(200);
+      expect((await postSigned(srv.url, mentionOfB)).status).toBe(200);
+      // Meta's retry of the mention is still a duplicate (positive control of dedupe).
+      expect((await postSigned(srv.url, mentionOfB)).status).toBe(200);
+      await expectOnlyThenControl(srv.url, all, 0, ['17999', '17999']);
+      expect(all.events.slice(0, 2).map((n) => [n.accountId, n.eventType])).toEqual([
+        ['17841400000000001', 'comments'],
+        ['17841400000000002', 'mentions'],
+      ]);
+  });
+});

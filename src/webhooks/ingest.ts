@@ -18,17 +18,20 @@ export function createIngestor(deps: { dedupe: DedupeStore; publisher: Publisher
     let duplicates = 0;
     for (const notification of notifications) {
       const { id } = notification;
-      if (!(await deps.dedupe.claim(id))) {
+      // Keyed by account and type too: SPEC's ids can coincide across them (a comment on one account that mentions
+      // another is `comments` there and `mentions` here, both with the comment's id), and those are two events.
+      const key = dedupeKey(notification);
+      if (!(await deps.dedupe.claim(key))) {
         duplicates++;
         continue;
       }
       try {
         await deps.publisher.publish(notification, receivedAt);
       } catch (err) {
-        await deps.dedupe.release(id).catch(() => undefined);
+        await deps.dedupe.release(key).catch(() => undefined);
         throw err;
       }
-      await deps.dedupe.commit(id);
+      await deps.dedupe.commit(key);
       delivered.push(id);
     }
     if (delivered.length === 0 && duplicates > 0) return { result: 'duplicate', duplicates };
@@ -38,3 +41,5 @@ export function createIngestor(deps: { dedupe: DedupeStore; publisher: Publisher
 }
 
 export type Ingest = ReturnType<typeof createIngestor>;
+
+const dedupeKey = (n: Notification): string => `${n.accountId}:${n.eventType}:${n.id}`;
