@@ -179,3 +179,21 @@ describe('configuration', () => {
     });
   });
 });
+
+describe('configuration bounds', () => {
+  it.each(['AUTH_TIMEOUT_MS', 'HEARTBEAT_TIMEOUT_MS', 'HEARTBEAT_SWEEP_MS', 'SHUTDOWN_TIMEOUT_MS', 'RECOVERY_WINDOW_MS'])(
+    'refuses %s beyond what a Node timer can wait (it would fire after 1 ms)',
+    (name) => {
+      expect(() => loadConfig({ [name]: '3000000000' })).toThrow(new RegExp(`^Invalid configuration: ${name}: must be at most 2147483647`));
+      expect(loadConfig({ [name]: '2147483647' })).toBeDefined();
+    },
+  );
+
+  it('refuses an EC public key on a curve other than P-256 (ES256), accepts P-256', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const pem = (namedCurve: string) =>
+      generateKeyPairSync('ec', { namedCurve }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(() => loadConfig({ JWT_PUBLIC_KEY: pem('secp384r1') })).toThrow(/JWT_PUBLIC_KEY: EC keys on secp384r1 are not supported/);
+    expect(loadConfig({ JWT_PUBLIC_KEY: pem('prime256v1') }).jwt.publicKey).toContain('BEGIN PUBLIC KEY');
+  });
+});

@@ -372,3 +372,29 @@ describe('past RECOVERY_WINDOW_MS', () => {
     });
   });
 });
+
+describe('recovery and MAX_CONNECTIONS_PER_USER', () => {
+  let srv: RunningServer;
+  beforeAll(async () => {
+    srv = await startServer({ MAX_CONNECTIONS_PER_USER: '1' });
+  });
+  afterEach(() => closeClientsAndDrain(srv));
+  afterAll(() => srv.stop());
+
+  it('when the user connected again while a session was away, then its recovery is refused with Too many connections', async () => {
+    const first = await readyClient(srv.url, 'handshake');
+    await goDown(srv, first.socket);
+    // While it is away, the same user connects again: allowed, the first no longer counts.
+    const second = await readyClient(srv.url, 'handshake', { userId: first.userId });
+    expect(srv.server.hub.registry.countForUser(first.userId)).toBe(1);
+
+    const refused = nextEvent(first.socket, 'auth_failed');
+    await comeBack(first.socket);
+    expect(first.socket.recovered).toBe(true);
+    expect(await refused).toMatchObject({ reason: 'Too many connections' });
+    await disconnected(first.socket);
+    // Positive control: the second session is untouched and still the only one.
+    expect(second.socket.connected).toBe(true);
+    expect(srv.server.hub.registry.countForUser(first.userId)).toBe(1);
+  });
+});

@@ -128,14 +128,18 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
 }
 
 function checkPublicKey(pem: string): void {
-  let type: string | undefined;
+  let key: ReturnType<typeof createPublicKey>;
   try {
-    type = createPublicKey(pem).asymmetricKeyType;
+    key = createPublicKey(pem);
   } catch {
     throw new ConfigError('Invalid configuration: JWT_PUBLIC_KEY: expected a PEM public key (-----BEGIN PUBLIC KEY-----)');
   }
-  if (type !== 'rsa' && type !== 'ec') {
-    throw new ConfigError(`Invalid configuration: JWT_PUBLIC_KEY: ${type} keys are not supported (RSA for RS256, EC P-256 for ES256)`);
+  const type = key.asymmetricKeyType;
+  // ES256 is P-256 only: a key on another curve would start and then refuse every token.
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (type !== 'rsa' && !(type === 'ec' && curve === 'prime256v1')) {
+    const what = type === 'ec' ? `EC keys on ${String(curve)}` : `${String(type)} keys`;
+    throw new ConfigError(`Invalid configuration: JWT_PUBLIC_KEY: ${what} are not supported (RSA for RS256, EC P-256 for ES256)`);
   }
 }
 

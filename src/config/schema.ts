@@ -15,6 +15,10 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
 
+/** Node clamps a longer setTimeout/setInterval delay to 1 ms: durations used as timers must stay below it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const duration = (min: number) => int(min, MAX_TIMER_MS);
+
 const optionalSecret = z.string().min(1).optional();
 
 const clientUrls = z
@@ -79,9 +83,9 @@ export const envSchema = z.object({
   INSTAGRAM_APP_SECRET: optionalSecret,
   INSTAGRAM_WEBHOOK_VERIFY_TOKEN: optionalSecret,
   CLIENT_URL: clientUrls.prefault('http://localhost:3000'),
-  AUTH_TIMEOUT_MS: int(1).prefault('10000'),
-  HEARTBEAT_TIMEOUT_MS: int(1).prefault('60000'),
-  HEARTBEAT_SWEEP_MS: int(1).prefault('30000'),
+  AUTH_TIMEOUT_MS: duration(1).prefault('10000'),
+  HEARTBEAT_TIMEOUT_MS: duration(1).prefault('60000'),
+  HEARTBEAT_SWEEP_MS: duration(1).prefault('30000'),
   MAX_CONNECTIONS_PER_USER: int(1).prefault('10'),
   WEBHOOK_BODY_LIMIT: byteSize.prefault('1mb'),
   SOCKET_EVENT_RATE_LIMIT: int(1).prefault('50'),
@@ -90,7 +94,7 @@ export const envSchema = z.object({
   DEMO_PAGE: z.stringbool().optional(),
   DEDUPE_TTL_MS: int(1).prefault('86400000'),
   DEDUPE_MAX_ENTRIES: int(1).prefault('200000'),
-  RECOVERY_WINDOW_MS: int(0).prefault('120000'),
+  RECOVERY_WINDOW_MS: duration(0).prefault('120000'),
   HISTORY_SIZE: int(1).prefault('100'),
   HISTORY_MAX_ACCOUNTS: int(1).prefault('10000'),
   REDIS_URL: z
@@ -102,7 +106,7 @@ export const envSchema = z.object({
   METRICS_TOKEN: optionalSecret,
   TRUST_PROXY: trustProxy.prefault('false'),
   LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
-  SHUTDOWN_TIMEOUT_MS: int(1).prefault('10000'),
+  SHUTDOWN_TIMEOUT_MS: duration(1).prefault('10000'),
 });
 
 export type RawEnv = z.infer<typeof envSchema>;

@@ -28,7 +28,7 @@ function backlogBytes(socket: Socket): number {
   let bytes = conn.transport?.name === 'websocket' ? (conn.transport.socket?.bufferedAmount ?? 0) : 0;
   for (const packet of conn.writeBuffer ?? []) {
     const data = packet.data;
-    bytes += typeof data === 'string' ? data.length : data instanceof Buffer ? data.byteLength : 0;
+    bytes += typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Buffer ? data.byteLength : 0;
   }
   return bytes;
 }

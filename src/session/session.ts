@@ -74,6 +74,11 @@ export class Session {
         this.fail(AUTH_FAILURE.tokenExpired);
         return;
       }
+      // A recovered session skipped the handshake checks: the user may have opened others meanwhile.
+      if (this.deps.registry.countForUser(userId, this.id) >= this.deps.maxConnectionsPerUser) {
+        this.fail(AUTH_FAILURE.tooManyConnections);
+        return;
+      }
       this.deps.registry.bindUser(this, userId);
       this.#armExpiry();
       if (!options.recovered) this.link.setRooms(roomsForSession(this.state));
@@ -102,7 +107,7 @@ export class Session {
     try {
       await handleEvent(this, event, payload, ack);
     } catch (err) {
-      this.deps.logger.error({ err, sessionId: this.id, event }, 'session handler failed');
+      this.deps.logger.error({ err, sessionId: this.id, event: event.slice(0, 64) }, 'session handler failed');
       this.error('invalid_payload', 'The event could not be processed', ack);
     }
   }
