@@ -51,7 +51,6 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     ...(options.adapter !== undefined && { adapter: options.adapter }),
   });
   withholdReplayFromExpiredSessions(io);
-  const offsetCarriers = options.adapter === undefined ? OFFSET_CARRIERS.memory : OFFSET_CARRIERS.cluster;
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
@@ -82,7 +81,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     const recovered = socket.recovered;
     if (!recovered) socket.data = newSessionState(Date.now());
     else socket.data.lastActivityAt = Date.now();
-    const session = hub.open(socket.data, socketLink(io, socket, offsetCarriers), {
+    const session = hub.open(socket.data, socketLink(io, socket), {
       recovered,
       ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
     });
@@ -91,6 +90,11 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     // its `disconnect` fired before the listener below existed, so it must not be counted.
     if (!socket.connected) return;
     metrics.activeConnections.inc({ transport: 'socketio' });
+    // Admitted just before shutdown began, and opened after every socket was told: tell this one too.
+    if (options.isDraining()) {
+      session.send('server_shutdown', { reason: 'Server shutting down', timestamp: Date.now() });
+      session.close('shutdown');
+    }
     logger.debug({ socketId: socket.id, recovered }, 'socket connected');
 
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -130,23 +134,20 @@ function withholdReplayFromExpiredSessions(io: IoServer): void {
 }
 
 /**
- * Answers sent through the adapter, so that they carry a recovery offset: a client that has not received any
- * broadcast yet could not otherwise be recovered (Socket.IO #4888). In memory, heartbeats go that way too: the
- * in-memory adapter drops packets older than the recovery window, so an idle client's offset would expire, and live
- * clients heartbeat more often than HEARTBEAT_TIMEOUT_MS. The Redis stream trims by length, not age, so in cluster
- * mode heartbeats stay off it (they would crowd out the notifications recovery replays).
+ * `auth_success` goes through the adapter, so that it carries a recovery offset: a client that has not received any
+ * broadcast yet could not otherwise be recovered (Socket.IO #4888). Other answers do not: every packet the adapter
+ * keeps is scanned by each reconnecting socket's restore, and heartbeats from every client would make a reconnect
+ * storm quadratic. A client idle for longer than the recovery window comes back fresh (`recovered` false) and
+ * catches up with `get_history`, which says whether anything was lost.
  */
-const OFFSET_CARRIERS = {
-  memory: new Set(['auth_success', 'heartbeat_response']),
-  cluster: new Set(['auth_success']),
-};
+const OFFSET_CARRIERS: ReadonlySet<string> = new Set(['auth_success']);
 
-function socketLink(io: IoServer, socket: IoSocket, offsetCarriers: ReadonlySet<string>): SessionTransport {
+function socketLink(io: IoServer, socket: IoSocket): SessionTransport {
   return {
     kind: 'socketio',
     id: socket.id,
     send(event, payload) {
-      if (offsetCarriers.has(event)) {
+      if (OFFSET_CARRIERS.has(event)) {
         (io.to(socket.id).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }

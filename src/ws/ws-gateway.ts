@@ -79,6 +79,11 @@ export function attachWebSocket(httpServer: HttpServer, options: WsGatewayOption
     const session = hub.open(newSessionState(Date.now()), wsLink(ws, id));
     connections.set(id, { ws, session });
     metrics.activeConnections.inc({ transport: 'websocket' });
+    // Admitted just before shutdown began, and opened after every connection was told: tell this one too.
+    if (options.isDraining()) {
+      session.send('server_shutdown', { reason: 'Server shutting down', timestamp: Date.now() });
+      session.close('shutdown');
+    }
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const frame = decode(data, isBinary);
