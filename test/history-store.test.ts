@@ -229,3 +229,33 @@ describe('MemoryHistoryStore', () => {
     });
   });
 });
+
+describe('MemoryHistoryStore: no silent gaps', () => {
+  it("when another account's ring dropped notifications newer than `since`, then the page says complete: false", async () => {
+    // The client saw a1; then B received b1..b4 with a ring of 2: b1 and b2 are gone.
+    const store = storeWith([notification('a1', A), ...['b1', 'b2', 'b3', 'b4'].map((id) => notification(id, B))], {
+      size: 2,
+      maxAccounts: 10,
+    });
+    const page = await store.query({ accounts: '*', since: 'a1', limit: 100 });
+    expect(page.events.map((e) => e.id)).toEqual(['b3', 'b4']);
+    expect(page.complete).toBe(false);
+    // Positive control: a client of A only lost nothing of A, and an anchor after the drops is complete.
+    expect((await store.query({ accounts: [A], since: 'a1', limit: 100 })).complete).toBe(true);
+    expect((await store.query({ accounts: '*', since: 'b3', limit: 100 })).complete).toBe(true);
+  });
+
+  it('when an account was forgotten with notifications newer than `since`, then the page says complete: false', async () => {
+    // The client saw a1. B receives b1, A receives a2 (B is now the least recently active), C arrives: B is forgotten
+    // with b1, which the client never got.
+    const store = storeWith(
+      [notification('a1', A), notification('b1', B), notification('a2', A), notification('c1', C)],
+      { size: 10, maxAccounts: 2 },
+    );
+    const page = await store.query({ accounts: '*', since: 'a1', limit: 100 });
+    expect(page.events.map((e) => e.id)).toEqual(['a2', 'c1']);
+    expect(page.complete).toBe(false);
+    // Positive control: an anchor newer than everything forgotten is complete.
+    expect((await store.query({ accounts: '*', since: 'a2', limit: 100 })).complete).toBe(true);
+  });
+});

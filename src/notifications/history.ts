@@ -45,14 +45,23 @@ export class MemoryHistoryStore implements HistoryStore {
   readonly #rings: LRUCache<string, Entry[]>;
   /** id → entry of every kept notification, to resolve `since`. */
   readonly #byId = new Map<string, Entry>();
+  /**
+   * The newest seq each account's ring has dropped, and the newest of the rings forgotten whole: a page after an
+   * anchor older than these may lack notifications, and says so (`complete: false`) instead of a silent gap.
+   */
+  readonly #droppedUpTo = new Map<string, number>();
+  #droppedAnywhere = 0;
+  #evictedUpTo = 0;
   #seq = 0;
 
   constructor(options: { size: number; maxAccounts: number }) {
     this.#size = options.size;
     this.#rings = new LRUCache({
       max: options.maxAccounts,
-      dispose: (ring) => {
+      dispose: (ring, accountId) => {
         for (const entry of ring) this.#forget(entry);
+        this.#droppedUpTo.delete(accountId);
+        this.#noteDropped(undefined, ring.at(-1)?.seq ?? 0);
       },
     });
   }
@@ -66,7 +75,11 @@ export class MemoryHistoryStore implements HistoryStore {
       this.#rings.set(notification.accountId, ring);
     }
     ring.push(entry);
-    if (ring.length > this.#size) this.#forget(ring.shift());
+    if (ring.length > this.#size) {
+      const dropped = ring.shift();
+      this.#forget(dropped);
+      this.#noteDropped(notification.accountId, dropped?.seq ?? 0);
+    }
     this.#byId.set(notification.id, entry);
   }
 
@@ -83,11 +96,27 @@ export class MemoryHistoryStore implements HistoryStore {
         afterSeq = 0;
       }
     }
+    if (afterSeq !== undefined && complete && this.#droppedSince(query.accounts, afterSeq)) complete = false;
     if (!(query.limit > 0)) return { events: [], complete };
     const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
     const matches = (entry: Entry) => types === undefined || types.has(entry.notification.eventType);
     const entries = mergeRings(this.#ringsFor(query.accounts), { afterSeq, limit: query.limit, matches });
     return { events: entries.map((e) => e.notification), complete };
+  }
+
+  /** Whether notifications newer than `afterSeq` of these accounts may have been dropped. */
+  #droppedSince(accounts: Entitlement, afterSeq: number): boolean {
+    if (this.#droppedAnywhere <= afterSeq) return false;
+    if (accounts === ALL_ACCOUNTS) return true;
+    // A forgotten account's ring is gone with its bookkeeping: any account evicted since the anchor may be one of these.
+    if (this.#evictedUpTo > afterSeq) return true;
+    return accounts.some((id) => (this.#droppedUpTo.get(id) ?? 0) > afterSeq);
+  }
+
+  #noteDropped(accountId: string | undefined, seq: number): void {
+    this.#droppedAnywhere = Math.max(this.#droppedAnywhere, seq);
+    if (accountId === undefined) this.#evictedUpTo = Math.max(this.#evictedUpTo, seq);
+    else this.#droppedUpTo.set(accountId, Math.max(this.#droppedUpTo.get(accountId) ?? 0, seq));
   }
 
   /** Number of accounts with kept notifications. */
