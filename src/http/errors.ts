@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
-import { isBodyParserError } from '../webhooks/router.js';
+import { isBodyParserError } from './body-parser-errors.js';
 
 export function notFound(req: Request): never {
   throw new AppError('not_found', `No route for ${req.method} ${req.path}`);

@@ -18,11 +18,26 @@ export interface Metrics {
   readonly authFailures: Counter<'reason'>;
   /** From a webhook request's arrival to the room emit of its notification. */
   readonly webhookToEmitSeconds: Histogram;
+  /** Items of signed webhooks that were not understood (SPEC: logged and counted). */
+  readonly webhookItemsSkipped: Counter;
+}
+
+/**
+ * prom-client's process metrics start event-loop and GC observers that are never released: collect them once per
+ * process, on a registry of their own, and merge it into every server's registry.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
 }
 
 export function createMetrics(): Metrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const own = new Registry();
+  const registry = own;
   const activeConnections = new Gauge({
     name: 'instantchat_active_connections',
     help: 'Connected clients, authenticated or not, by transport',
@@ -60,7 +75,20 @@ export function createMetrics(): Metrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
-  return { registry, activeConnections, webhooks, notificationsPublished, authFailures, webhookToEmitSeconds };
+  const webhookItemsSkipped = new Counter({
+    name: 'instantchat_webhook_items_skipped_total',
+    help: 'Items of signed webhooks that were not understood (unknown field or shape) and delivered nothing',
+    registers: [registry],
+  });
+  return {
+    registry: Registry.merge([processMetrics(), own]),
+    activeConnections,
+    webhooks,
+    notificationsPublished,
+    authFailures,
+    webhookToEmitSeconds,
+    webhookItemsSkipped,
+  };
 }
 
 export function countAuthFailure(metrics: Metrics, reason: AuthFailureReason): void {

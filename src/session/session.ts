@@ -5,7 +5,7 @@ import { AUTH_FAILURE, AuthError, type AuthFailureMessage, type TokenVerifier } 
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
 import type { AuthFailureReason, Metrics } from '../observability/metrics.js';
-import { handleEvent } from './handlers.js';
+import { handleEvent } from './client-events.js';
 import { authenticatePayload, describeIssue } from './payloads.js';
 import type { Answer, ServerMessages, SessionErrorCode } from './protocol.js';
 import type { SessionRegistry } from './registry.js';

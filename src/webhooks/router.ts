@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { AppError } from '../errors/app-error.js';
+import { isBodyParserError } from '../http/body-parser-errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -68,11 +69,13 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       if (normalized.notifications.length === 0) {
         // Signed but not understood: 200, or Meta retries for hours; logged and counted, nothing delivered.
         metrics.webhooks.inc({ result: 'invalid_body' });
+        metrics.webhookItemsSkipped.inc(normalized.skipped);
         logger.warn({ shape: normalized.shape, skipped: normalized.skipped, bytes: raw.length }, 'webhook of unknown shape ignored');
         res.status(200).type('text/plain').send('EVENT_RECEIVED');
         return;
       }
       if (normalized.skipped > 0) {
+        metrics.webhookItemsSkipped.inc(normalized.skipped);
         logger.warn({ skipped: normalized.skipped }, 'webhook items of unknown shape ignored');
       }
       const outcome = await options.ingest(normalized.notifications, res.locals.receivedAt as number);
@@ -97,9 +100,4 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
   });
 
   return router;
-}
-
-export function isBodyParserError(err: unknown): err is { type: string; status: number } {
-  return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string' &&
-    typeof (err as { status?: unknown }).status === 'number';
 }

@@ -35,8 +35,7 @@ function subscribe(session: Session, payload: unknown, ack?: Ack): void {
   const parsed = subscribePayload.safeParse(payload);
   if (!parsed.success) return session.invalidPayload(parsed.error, ack);
   const { eventTypes, accountIds } = parsed.data;
-  const unknown = eventTypes.filter((t) => !isEventType(t));
-  if (unknown.length > 0) return invalidEventTypes(session, unknown, ack);
+  if (!knownEventTypes(session, eventTypes, ack)) return;
 
   const state = session.state;
   const entitlement = state.entitlement as Entitlement;
@@ -45,10 +44,7 @@ function subscribe(session: Session, payload: unknown, ack?: Ack): void {
       // `["*"]` asks for the whole entitlement back, whatever it is.
       delete state.scope;
     } else {
-      const forbidden = accountIds.filter((id) => !isEntitledTo(entitlement, id));
-      if (forbidden.length > 0) {
-        return session.error('forbidden_account', `Not entitled to account(s): ${forbidden.slice(0, 5).join(', ')}`, ack);
-      }
+      if (!entitledAccounts(session, entitlement, accountIds, ack)) return;
       state.scope = [...new Set(accountIds)];
     }
   }
@@ -60,8 +56,7 @@ function subscribe(session: Session, payload: unknown, ack?: Ack): void {
 function unsubscribe(session: Session, payload: unknown, ack?: Ack): void {
   const parsed = unsubscribePayload.safeParse(payload);
   if (!parsed.success) return session.invalidPayload(parsed.error, ack);
-  const unknown = parsed.data.eventTypes.filter((t) => !isEventType(t));
-  if (unknown.length > 0) return invalidEventTypes(session, unknown, ack);
+  if (!knownEventTypes(session, parsed.data.eventTypes, ack)) return;
   const removed = new Set(parsed.data.eventTypes);
   session.state.subscriptions = session.state.subscriptions.filter((t) => !removed.has(t));
   session.syncRooms();
@@ -79,9 +74,21 @@ function confirm(session: Session, ack?: Ack): void {
   );
 }
 
-function invalidEventTypes(session: Session, unknown: string[], ack?: Ack): void {
+/** True when every type is known; otherwise answers `invalid_event_type` (nothing changes) and returns false. */
+function knownEventTypes(session: Session, types: readonly string[], ack?: Ack): boolean {
+  const unknown = types.filter((t) => !isEventType(t));
+  if (unknown.length === 0) return true;
   const shown = unknown.slice(0, 5).map((t) => JSON.stringify(t.slice(0, 64)));
   session.error('invalid_event_type', `Unknown event type(s): ${shown.join(', ')}`, ack);
+  return false;
+}
+
+/** True when the entitlement covers every id; otherwise answers `forbidden_account` and returns false. */
+function entitledAccounts(session: Session, entitlement: Entitlement, ids: readonly string[], ack?: Ack): boolean {
+  const forbidden = ids.filter((id) => !isEntitledTo(entitlement, id));
+  if (forbidden.length === 0) return true;
+  session.error('forbidden_account', `Not entitled to account(s): ${forbidden.slice(0, 5).join(', ')}`, ack);
+  return false;
 }
 
 function connectionInfo(session: Session, event: 'get_subscriptions' | 'test_connection', payload: unknown, ack?: Ack) {
@@ -115,18 +122,12 @@ async function history(session: Session, payload: unknown, ack?: Ack): Promise<v
   const parsed = getHistoryPayload.safeParse(payload);
   if (!parsed.success) return session.invalidPayload(parsed.error, ack);
   const query = parsed.data ?? {};
-  if (query.eventTypes !== undefined) {
-    const unknown = query.eventTypes.filter((t) => !isEventType(t));
-    if (unknown.length > 0) return invalidEventTypes(session, unknown, ack);
-  }
+  if (query.eventTypes !== undefined && !knownEventTypes(session, query.eventTypes, ack)) return;
   // History is filtered by entitlement, not by subscriptions (SPEC): a reloaded page asks before subscribing.
   const entitlement = session.state.entitlement as Entitlement;
   let accounts: Entitlement = entitlement;
   if (query.accountIds !== undefined && !query.accountIds.includes(ALL_ACCOUNTS)) {
-    const forbidden = query.accountIds.filter((id) => !isEntitledTo(entitlement, id));
-    if (forbidden.length > 0) {
-      return session.error('forbidden_account', `Not entitled to account(s): ${forbidden.slice(0, 5).join(', ')}`, ack);
-    }
+    if (!entitledAccounts(session, entitlement, query.accountIds, ack)) return;
     accounts = query.accountIds;
   }
   const page = await session.deps.history.query({
