@@ -1,14 +1,10 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { VerifiedToken } from '../auth/claims.js';
 import { AuthError } from '../auth/token-verifier.js';
-import type { OriginPolicy } from '../http/origins.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
 import { isDeliveryRoom } from '../session/rooms.js';
-import type { SessionHub } from '../session/session-hub.js';
 import { newSessionState } from '../session/state.js';
+import type { GatewayOptions } from '../session/gateway-options.js';
 import type { CloseReason, SessionTransport } from '../session/transport.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './socket-events.js';
 import { watchSlowConsumers } from './slow-consumers.js';
@@ -16,19 +12,10 @@ import { watchSlowConsumers } from './slow-consumers.js';
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-export interface SocketIoGatewayOptions {
-  readonly hub: SessionHub;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly origins: OriginPolicy;
-  readonly clientAddress: (req: IncomingMessage) => string;
-  /** Per-IP connection budget, or undefined when `CONNECT_RATE_LIMIT=0`. */
-  readonly connectLimiter: RateLimiterMemory | undefined;
+export interface SocketIoGatewayOptions extends GatewayOptions {
   readonly recoveryWindowMs: number;
   /** Cluster mode's adapter (Redis streams); Socket.IO's in-memory adapter when undefined. */
   readonly adapter: ServerOptions['adapter'] | undefined;
-  readonly maxClientBufferBytes: number;
-  readonly isDraining: () => boolean;
 }
 
 /** SPEC: `maxHttpBufferSize` is kept small. */

@@ -1,16 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { RoomEmitter } from '../delivery/broadcaster.js';
-import type { OriginPolicy } from '../http/origins.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
 import { isClientEvent, type ServerMessages } from '../session/protocol.js';
 import type { Session } from '../session/session.js';
-import type { SessionHub } from '../session/session-hub.js';
 import { newSessionState } from '../session/state.js';
+import type { GatewayOptions } from '../session/gateway-options.js';
 import type { CloseReason, SessionTransport } from '../session/transport.js';
 import { RoomIndex } from './room-index.js';
 
@@ -26,17 +22,6 @@ const CLOSE: Record<CloseReason, [code: number, reason: string]> = {
   shutdown: [1001, 'Server shutting down'],
 };
 
-export interface WsGatewayOptions {
-  readonly hub: SessionHub;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly origins: OriginPolicy;
-  readonly clientAddress: (req: IncomingMessage) => string;
-  readonly connectLimiter: RateLimiterMemory | undefined;
-  readonly maxClientBufferBytes: number;
-  readonly isDraining: () => boolean;
-}
-
 export interface WsGateway extends RoomEmitter {
   /** Stops accepting and resolves once every connection has closed (shutdown has already asked each to). */
   close(): Promise<void>;
@@ -46,7 +31,7 @@ export interface WsGateway extends RoomEmitter {
  * The raw WebSocket transport (`/ws/notifications`) for clients without Socket.IO: JSON text frames
  * `{"type": <event>, ...payload}`, the same protocol as Socket.IO through the same session core.
  */
-export function attachWebSocket(httpServer: HttpServer, options: WsGatewayOptions): WsGateway {
+export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions): WsGateway {
   const { hub, metrics, logger } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false });
   // Keyed by connection id: the room index and the live connections it points at.
