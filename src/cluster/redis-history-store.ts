@@ -1,4 +1,4 @@
-import { ALL_ACCOUNTS, isEntitledTo } from '../auth/claims.js';
+import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../auth/claims.js';
 import { mergeRings, type Entry, type HistoryPage, type HistoryQuery, type HistoryStore } from '../notifications/history.js';
 import type { Notification } from '../notifications/notification.js';
 import type { RedisClient } from './redis-connection.js';
@@ -6,22 +6,32 @@ import type { RedisClient } from './redis-connection.js';
 /**
  * Records one notification atomically: next sequence number, append to the account's list (trimmed to `size`),
  * index its id for `since`, mark the account active, and forget the least recently active accounts past
- * `maxAccounts`. Evicted entries leave the id index too.
- * KEYS: seq, account list, id index, accounts zset. ARGV: entry json, id, accountId, size, maxAccounts, list prefix.
+ * `maxAccounts`. Evicted entries leave the id index too. What is dropped is noted in the drops hash, as the in-process
+ * store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a forgotten account) and
+ * `anywhere` (newest of both).
+ * KEYS: seq, account list, id index, accounts zset, drops hash.
+ * ARGV: entry json, id, accountId, size, maxAccounts, list prefix.
  */
 const RECORD = `
 local function forget(raw)
   local entry = cjson.decode(raw)
   local kept = redis.call('HGET', KEYS[3], entry.n.id)
   if kept and string.match(kept, '^(%d+)|') == tostring(entry.s) then redis.call('HDEL', KEYS[3], entry.n.id) end
+  return entry.s
+end
+local function raise(field, seq)
+  if seq > tonumber(redis.call('HGET', KEYS[5], field) or '0') then redis.call('HSET', KEYS[5], field, seq) end
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], '{"s":' .. seq .. ',"n":' .. ARGV[1] .. '}')
 redis.call('HSET', KEYS[3], ARGV[2], seq .. '|' .. ARGV[3])
 local excess = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[4])
 if excess > 0 then
-  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, excess - 1)) do forget(raw) end
+  local dropped = 0
+  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, excess - 1)) do dropped = forget(raw) end
   redis.call('LTRIM', KEYS[2], excess, -1)
+  raise('a:' .. ARGV[3], dropped)
+  raise('anywhere', dropped)
 end
 redis.call('ZADD', KEYS[4], seq, ARGV[3])
 local extra = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[5])
@@ -31,6 +41,10 @@ if extra > 0 then
     local list = ARGV[6] .. gone[i]
     for _, raw in ipairs(redis.call('LRANGE', list, 0, -1)) do forget(raw) end
     redis.call('DEL', list)
+    -- The account's score is its last record: the newest entry it had.
+    redis.call('HDEL', KEYS[5], 'a:' .. gone[i])
+    raise('evicted', tonumber(gone[i + 1]))
+    raise('anywhere', tonumber(gone[i + 1]))
   end
 end
 return seq
@@ -41,24 +55,29 @@ const ACCOUNT_BATCH = 100;
 
 /**
  * History shared by every process, with the in-process store's semantics: a list per account (`size`), accounts
- * bounded by recency (`maxAccounts`), one sequence for arrival order across accounts. Single Redis (or Sentinel):
- * the record script touches keys it computes, which Redis Cluster would not allow.
+ * bounded by recency (`maxAccounts`), one sequence for arrival order across accounts, `complete: false` when entries
+ * newer than `since` were dropped. Single Redis (or Sentinel): the record script touches keys it computes, which
+ * Redis Cluster would not allow.
+ *
+ * Other processes record while a query reads (the in-process store never sees that): a page is a snapshot as of its
+ * first read, so that it never holds a notification without an older one that was already there (the next page,
+ * `since` its last id, would skip that one for good).
  */
 export class RedisHistoryStore implements HistoryStore {
-  readonly #keys: { seq: string; ids: string; accounts: string; listPrefix: string };
+  readonly #keys: { seq: string; ids: string; accounts: string; listPrefix: string; drops: string };
 
   constructor(
     private readonly client: RedisClient,
     private readonly options: { size: number; maxAccounts: number; prefix: string },
   ) {
     const p = `${options.prefix}history:`;
-    this.#keys = { seq: `${p}seq`, ids: `${p}ids`, accounts: `${p}accounts`, listPrefix: `${p}account:` };
+    this.#keys = { seq: `${p}seq`, ids: `${p}ids`, accounts: `${p}accounts`, listPrefix: `${p}account:`, drops: `${p}drops` };
   }
 
   async record(notification: Notification): Promise<void> {
     const k = this.#keys;
     await this.client.eval(RECORD, {
-      keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts],
+      keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts, k.drops],
       arguments: [
         JSON.stringify(notification),
         notification.id,
@@ -82,46 +101,81 @@ export class RedisHistoryStore implements HistoryStore {
         afterSeq = 0;
       }
     }
-    if (!(query.limit > 0)) return { events: [], complete };
+    const entries = query.limit > 0 ? await this.#page(query, afterSeq) : [];
+    // Checked after the page was read: drops only grow, so none that the page could have missed goes unnoticed.
+    if (afterSeq !== undefined && complete && (await this.#droppedSince(query.accounts, afterSeq))) complete = false;
+    return { events: entries.map((e) => e.notification), complete };
+  }
+
+  async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<Entry[]> {
     const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
     const matches = (entry: Entry) => types === undefined || types.has(entry.notification.eventType);
-    const merge = (rings: Entry[][]) => mergeRings(rings, { afterSeq, limit: query.limit, matches });
-
     if (query.accounts !== ALL_ACCOUNTS) {
-      return { events: merge(await this.#lists([...new Set(query.accounts)])).map((e) => e.notification), complete };
+      return mergeRings(await this.#lists([...new Set(query.accounts)]), { afterSeq, limit: query.limit, matches });
     }
-    if (afterSeq !== undefined) {
-      // Only accounts active after the anchor can hold newer entries.
-      const active = await this.client.zRangeByScore(this.#keys.accounts, `(${afterSeq}`, '+inf');
-      return { events: merge(await this.#lists(active)).map((e) => e.notification), complete };
-    }
-    return { events: (await this.#latestAcrossAccounts(merge, query.limit)).map((e) => e.notification), complete };
+    if (afterSeq === undefined) return this.#latestAcrossAccounts(query.limit, matches);
+    // Only accounts active after the anchor can hold newer entries. The most recent of them bounds the snapshot.
+    const active = await this.client.zRangeByScoreWithScores(this.#keys.accounts, `(${afterSeq}`, '+inf');
+    const upTo = active.at(-1)?.score ?? afterSeq;
+    const rings = await this.#lists(active.map((a) => a.value));
+    return mergeRings(rings, { afterSeq, limit: query.limit, matches: (e) => e.seq <= upTo && matches(e) });
   }
 
   /**
-   * The latest `limit` matches over every account, reading accounts from the most recently active: an account whose
-   * last entry is older than the `limit` matches found so far cannot contribute, so the walk stops there.
+   * The latest `limit` matches over every account, as of the start of the walk. Accounts are read from the most
+   * recently active, by score rather than rank, so that accounts recorded meanwhile shift nothing (by rank, one would
+   * be read twice and another skipped); an account whose last entry is older than the `limit` matches found so far
+   * cannot contribute, so the walk stops there. Accounts recorded during the walk jump above it: they are read at its
+   * end, and entries newer than its start are left out.
    */
-  async #latestAcrossAccounts(merge: (rings: Entry[][]) => Entry[], limit: number): Promise<Entry[]> {
+  async #latestAcrossAccounts(limit: number, matches: (entry: Entry) => boolean): Promise<Entry[]> {
     const rings: Entry[][] = [];
-    let result: Entry[];
-    for (let start = 0; ; start += ACCOUNT_BATCH) {
-      // One more than the batch: its last activity bounds what the accounts after this batch can hold.
-      const batch = await this.client.zRangeWithScores(this.#keys.accounts, start, start + ACCOUNT_BATCH, { REV: true });
+    const read = new Set<string>();
+    const readLists = async (accountIds: string[]) => {
+      const unread = accountIds.filter((id) => !read.has(id));
+      for (const id of unread) read.add(id);
+      rings.push(...(await this.#lists(unread)));
+    };
+    // One more than the batch: its last activity bounds what the accounts after this batch can hold.
+    const batchFrom = (max: string) =>
+      this.client.zRangeWithScores(this.#keys.accounts, max, '-inf', {
+        BY: 'SCORE',
+        REV: true,
+        LIMIT: { offset: 0, count: ACCOUNT_BATCH + 1 },
+      });
+    let batch = await batchFrom('+inf');
+    // The last sequence number when the walk starts (the record script is atomic: every entry up to it is there).
+    const upTo = batch[0]?.score ?? 0;
+    const merge = () => mergeRings(rings, { afterSeq: undefined, limit, matches: (e) => e.seq <= upTo && matches(e) });
+    for (;;) {
+      await readLists(batch.slice(0, ACCOUNT_BATCH).map((a) => a.value));
       const next = batch[ACCOUNT_BATCH];
-      rings.push(...(await this.#lists(batch.slice(0, ACCOUNT_BATCH).map((a) => a.value))));
-      result = merge(rings);
-      if (next === undefined || (result.length >= limit && (result[0]?.seq ?? 0) > next.score)) return result;
+      const result = merge();
+      if (next === undefined || (result.length >= limit && (result[0]?.seq ?? 0) > next.score)) break;
+      batch = await batchFrom(String(next.score));
     }
+    await readLists(await this.client.zRangeByScore(this.#keys.accounts, `(${upTo}`, '+inf'));
+    return merge();
   }
 
-  /** Each account's kept entries, oldest first, in one round trip. */
+  /** Each account's kept entries, oldest first, read in one transaction (one instant for every list). */
   async #lists(accountIds: string[]): Promise<Entry[][]> {
     if (accountIds.length === 0) return [];
-    const pipeline = this.client.multi();
-    for (const id of accountIds) pipeline.lRange(this.#keys.listPrefix + id, 0, -1);
-    const replies = (await pipeline.execAsPipeline()) as unknown as string[][];
+    const transaction = this.client.multi();
+    for (const id of accountIds) transaction.lRange(this.#keys.listPrefix + id, 0, -1);
+    const replies = (await transaction.exec()) as unknown as string[][];
     return replies.map((raw) => raw.map(parseEntry));
+  }
+
+  /** Whether entries newer than `afterSeq` of these accounts may have been dropped (the in-process store's rule). */
+  async #droppedSince(accounts: Entitlement, afterSeq: number): Promise<boolean> {
+    const ids = accounts === ALL_ACCOUNTS ? [] : [...new Set(accounts)];
+    const replies = await this.client.hmGet(this.#keys.drops, ['anywhere', 'evicted', ...ids.map((id) => `a:${id}`)]);
+    const [anywhere = 0, evicted = 0, ...perAccount] = (replies as unknown as (string | null)[]).map(Number);
+    if (anywhere <= afterSeq) return false;
+    // A forgotten account's note is gone with it: any account evicted since the anchor may be one of these.
+    if (accounts === ALL_ACCOUNTS || evicted > afterSeq) return true;
+    return perAccount.some((seq) => seq > afterSeq);
   }
 }
 

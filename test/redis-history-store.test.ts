@@ -1,0 +1,173 @@
+import fc from 'fast-check';
+import { createClient } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisHistoryStore } from '../src/cluster/redis-history-store.js';
+import type { RedisClient } from '../src/cluster/redis-connection.js';
+import { MemoryHistoryStore, type HistoryQuery } from '../src/notifications/history.js';
+import type { EventType, Notification } from '../src/notifications/notification.js';
+import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
+
+const HAS_REDIS = redisAvailable();
+
+const notification = (id: string, accountId: string, eventType: EventType = 'comments'): Notification => ({
+  id,
+  eventType,
+  accountId,
+  sender: { id: '111', username: 'alice' },
+  content: `text of ${id}`,
+  timestamp: '2024-01-01T12:00:00.000Z',
+});
+
+/**
+ * RedisHistoryStore must answer exactly as MemoryHistoryStore (test/history-store.test.ts states its semantics): each
+ * test drives both with the same records and compares every answer.
+ */
+describe.skipIf(!HAS_REDIS)('RedisHistoryStore', () => {
+  let redis: RedisServer;
+  let client: RedisClient;
+  let nextPrefix = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.close();
+    await redis?.stop();
+  });
+
+  /** The two stores side by side; a fresh key prefix isolates each pair in the one Redis. */
+  function stores(options: { size: number; maxAccounts: number }) {
+    const memory = new MemoryHistoryStore(options);
+    const shared = new RedisHistoryStore(client, { ...options, prefix: `t${++nextPrefix}:` });
+    return {
+      shared,
+      async record(n: Notification) {
+        memory.record(n);
+        await shared.record(n);
+      },
+      /** Answers from both stores, checked equal; resolves with the shared store's. */
+      async query(query: HistoryQuery) {
+        const [expected, actual] = await Promise.all([memory.query(query), shared.query(query)]);
+        expect(actual, JSON.stringify(query)).toEqual(expected);
+        return actual;
+      },
+    };
+  }
+
+  it('when records and queries come in any order, then every answer equals the in-process store’s', async () => {
+    const accounts = ['a1', 'a2', 'a3', 'a4', 'a5'];
+    const ids = Array.from({ length: 14 }, (_, i) => `n${i}`);
+    const someAccounts = fc.subarray(accounts);
+    const record = fc.record({
+      kind: fc.constant('record' as const),
+      // A small pool of ids: the same id recorded twice (past the dedupe window) is covered too.
+      id: fc.constantFrom(...ids),
+      accountId: fc.constantFrom(...accounts),
+      eventType: fc.constantFrom<EventType>('comments', 'messages'),
+    });
+    const query = fc.record(
+      {
+        kind: fc.constant('query' as const),
+        accounts: fc.oneof(fc.constant('*' as const), someAccounts),
+        anchorAccounts: fc.oneof(fc.constant('*' as const), someAccounts),
+        eventTypes: fc.subarray(['comments', 'messages', 'mentions']),
+        since: fc.constantFrom(...ids, 'unknown'),
+        limit: fc.integer({ min: -1, max: 8 }),
+      },
+      { requiredKeys: ['kind', 'accounts', 'limit'] },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.oneof({ arbitrary: record, weight: 3 }, { arbitrary: query, weight: 1 }), { maxLength: 30 }),
+        async (size, maxAccounts, operations) => {
+          const pair = stores({ size, maxAccounts });
+          for (const op of operations) {
+            if (op.kind === 'record') await pair.record(notification(op.id, op.accountId, op.eventType));
+            else await pair.query(op);
+          }
+          // And a final look at everything kept, latest first and from the oldest.
+          await pair.query({ accounts: '*', limit: 100 });
+          await pair.query({ accounts: '*', since: 'unknown', limit: 100 });
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  describe('with more accounts than one read of the account index (100)', () => {
+    const accounts = Array.from({ length: 230 }, (_, i) => `acc${String(i).padStart(3, '0')}`);
+
+    it('when a `*` page is asked, then it is exact whether it needs the first batch of accounts or all of them', async () => {
+      const pair = stores({ size: 3, maxAccounts: 1000 });
+      for (let round = 0; round < 4; round++) {
+        for (const [i, accountId] of accounts.entries()) {
+          // Messages only on every seventh account, the oldest ones included: a `messages` page walks every batch.
+          const type = i % 7 === 0 && round === 0 ? 'messages' : 'comments';
+          if ((i + round) % 3 !== 0) await pair.record(notification(`${accountId}-${round}`, accountId, type));
+        }
+      }
+      expect((await pair.query({ accounts: '*', limit: 100 })).events).toHaveLength(100);
+      await pair.query({ accounts: '*', limit: 7 });
+      const messages = await pair.query({ accounts: '*', eventTypes: ['messages'], limit: 100 });
+      expect(messages.events.length).toBeGreaterThan(10);
+      await pair.query({ accounts: '*', eventTypes: ['messages'], limit: 5 });
+      await pair.query({ accounts: '*', since: `${accounts[10]}-1`, limit: 100 });
+    });
+
+    it('when notifications are recorded while a `*` page is read, then no account is read twice and none is skipped', async () => {
+      const pair = stores({ size: 3, maxAccounts: 1000 });
+      // Comments on every other account (75 of 150), oldest account first: a `comments` page walks every batch.
+      for (const [i, accountId] of accounts.slice(0, 150).entries()) {
+        await pair.record(notification(`${accountId}-0`, accountId, i % 2 === 0 ? 'comments' : 'messages'));
+      }
+      const expected = await pair.query({ accounts: '*', eventTypes: ['comments'], limit: 100 });
+      expect(expected.events.map((n) => n.id)).toContain(`${accounts[0]}-0`);
+
+      // The page's first read of the account index is already sent when the record runs, between two of its reads:
+      // the least recently active account becomes the most recent one.
+      const page = pair.shared.query({ accounts: '*', eventTypes: ['comments'], limit: 100 });
+      const moved = pair.record(notification(`${accounts[0]}-1`, accounts[0] as string, 'messages'));
+      const [answer] = await Promise.all([page, moved]);
+      expect(answer.events.map((n) => n.id)).toEqual(expected.events.map((n) => n.id));
+    });
+  });
+
+  it('when notifications are recorded while a page after `since` is read, then it never holds one without the older ones', async () => {
+    let meanwhile: () => Promise<void> = async () => undefined;
+    // The client as the store uses it, except that another process records right after the account index is read.
+    const interleaving = new Proxy(client, {
+      get(target, property) {
+        if (property === 'zRangeByScoreWithScores') {
+          return async (...args: Parameters<RedisClient['zRangeByScoreWithScores']>) => {
+            const reply = await target.zRangeByScoreWithScores(...args);
+            await meanwhile();
+            return reply;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const prefix = `t${++nextPrefix}:`;
+    const options = { size: 10, maxAccounts: 10, prefix };
+    const store = new RedisHistoryStore(interleaving, options);
+    const other = new RedisHistoryStore(client, options);
+    for (const n of [notification('a0', 'A'), notification('y1', 'Y')]) await store.record(n);
+    meanwhile = async () => {
+      meanwhile = async () => undefined;
+      await other.record(notification('x1', 'X'));
+      await other.record(notification('y2', 'Y'));
+    };
+
+    const page = await store.query({ accounts: '*', since: 'a0', limit: 10 });
+    // y2 without x1 would be a gap for good: the next page, after y2, would never answer x1.
+    expect(page).toMatchObject({ complete: true });
+    expect(page.events.map((n) => n.id)).toEqual(['y1']);
+    // Positive control: what came meanwhile is the next page.
+    expect((await store.query({ accounts: '*', since: 'y1', limit: 10 })).events.map((n) => n.id)).toEqual(['x1', 'y2']);
+  });
+});
