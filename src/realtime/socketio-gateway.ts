@@ -16,6 +16,8 @@ export interface SocketIoGatewayOptions extends GatewayOptions {
   readonly recoveryWindowMs: number;
   /** Cluster mode's adapter (Redis streams); Socket.IO's in-memory adapter when undefined. */
   readonly adapter: ServerOptions['adapter'] | undefined;
+  /** Whether broadcasts go out now; false while Redis is unreachable in cluster mode. */
+  readonly canBroadcast: () => boolean;
 }
 
 /** SPEC: `maxHttpBufferSize` is kept small. */
@@ -68,7 +70,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     const recovered = socket.recovered;
     if (!recovered) socket.data = newSessionState(Date.now());
     else socket.data.lastActivityAt = Date.now();
-    const session = hub.open(socket.data, socketLink(io, socket), {
+    const session = hub.open(socket.data, socketLink(io, socket, options.canBroadcast), {
       recovered,
       ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
     });
@@ -129,12 +131,13 @@ function withholdReplayFromExpiredSessions(io: IoServer): void {
  */
 const OFFSET_CARRIERS: ReadonlySet<string> = new Set(['auth_success']);
 
-function socketLink(io: IoServer, socket: IoSocket): SessionTransport {
+function socketLink(io: IoServer, socket: IoSocket, canBroadcast: () => boolean): SessionTransport {
   return {
     kind: 'socketio',
     id: socket.id,
     send(event, payload) {
-      if (OFFSET_CARRIERS.has(event)) {
+      // While Redis is away a broadcast would wait for it: greet at once without an offset rather than late.
+      if (OFFSET_CARRIERS.has(event) && canBroadcast()) {
         (io.to(socket.id).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }

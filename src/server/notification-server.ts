@@ -75,6 +75,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     ...edge,
     recoveryWindowMs: config.recoveryWindowMs,
     adapter: backend.adapter,
+    canBroadcast: () => backend.notReadyReason() === undefined,
   });
   const ws = attachWebSocket(httpServer, edge);
   // Raw WebSocket clients of the other instances are reached through the adapter's server-side events.
