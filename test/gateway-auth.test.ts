@@ -210,24 +210,30 @@ describe('Socket.IO gateway: authentication', () => {
   });
 
   describe('before authentication', () => {
+    // An account no test publishes to: the history answer is known (empty).
+    const QUIET_ACCOUNT = '17841400000000901';
+    const info = { status: 'connected', subscriptions: [], accountIds: [QUIET_ACCOUNT] };
     it.each([
-      ['subscribe', { eventTypes: ['comments'] }],
-      ['unsubscribe', { eventTypes: ['comments'] }],
-      ['get_subscriptions', {}],
-      ['test_connection', {}],
-      ['get_history', {}],
-      ['an unknown event', {}],
-    ])('%s is answered error not_authenticated, and works once authenticated', async (event, payload) => {
+      ['subscribe', { eventTypes: ['comments'] }, 'subscription_confirmed', { eventTypes: ['comments'], accountIds: [QUIET_ACCOUNT] }],
+      ['unsubscribe', { eventTypes: ['comments'] }, 'subscription_confirmed', { eventTypes: [], accountIds: [QUIET_ACCOUNT] }],
+      ['get_subscriptions', {}, 'connection_info', info],
+      ['test_connection', {}, 'connection_info', { ...info, serverTime: expect.any(String), socketId: expect.any(String) }],
+      ['get_history', {}, 'history', { events: [], complete: true }],
+      ['an unknown event', {}, 'error', { code: 'invalid_payload', message: expect.any(String) }],
+    ] as const)('%s is answered error not_authenticated, and works once authenticated', async (event, payload, answer, expected) => {
       const name = event === 'an unknown event' ? 'no_such_event' : event;
       const client = await unauthenticatedClient(srv.url);
 
       await client.askError(name, payload, 'not_authenticated');
 
       expect(client.socket.connected).toBe(true);
-      const token = mintToken({ userId: USER, accountIds: [ACCOUNT_A] }, { expiresIn: HOUR });
+      const token = mintToken({ userId: USER, accountIds: [QUIET_ACCOUNT] }, { expiresIn: HOUR });
       await client.ask('authenticate', { token, userId: USER }, 'auth_success');
-      const answer = await client.emitWithAck(name, payload);
-      expect(answer).not.toMatchObject({ code: 'not_authenticated' });
+      const before = Date.now();
+      const answered = await client.ask(name, payload, answer);
+      expect(answered).toEqual({ ...expected, timestamp: expect.any(Number) });
+      expectServerTimestamp(answered.timestamp, before);
+      if (event === 'test_connection') expect(answered).toMatchObject({ socketId: client.id });
     });
 
     it('heartbeat is answered heartbeat_response', async () => {
@@ -339,21 +345,23 @@ describe('Socket.IO gateway: authentication', () => {
 
   describe('token expiry while connected', () => {
     it('an expiring token gets auth_failed "Token expired" and a disconnect, unless a fresh token came first', async () => {
-      // exp has a one-second resolution: these tokens expire 1 to 2 s from now.
-      const expiring = await authedClient(srv.url, { userId: 'expiring', accountIds: [ACCOUNT_A] }, { expiresIn: 2 });
-      const refreshed = await authedClient(
-        srv.url,
-        { userId: 'refreshed', accountIds: [ACCOUNT_A] },
-        { expiresIn: 2, subscribe: ['comments'] },
-      );
+      // One shared exp, 3 to 4 s away (exp has a one-second resolution): room to connect and refresh on a loaded
+      // machine, and both tokens expire at the same instant, so the refreshed socket is tested past that instant.
+      const exp = Math.floor(Date.now() / 1000) + 4;
+      const expiring = openClient(srv.url, { token: mintToken({ userId: 'expiring', accountIds: [ACCOUNT_A], exp }) });
+      await expiring.inbox.waitFor('auth_success', { failOn: ['connect_error'] });
+      const refreshed = openClient(srv.url, { token: mintToken({ userId: 'refreshed', accountIds: [ACCOUNT_A], exp }) });
+      await refreshed.inbox.waitFor('auth_success', { failOn: ['connect_error'] });
+      await refreshed.ask('subscribe', { eventTypes: ['comments'] }, 'subscription_confirmed');
       await refreshed.ask(
         'authenticate',
         { token: mintToken({ userId: 'refreshed', accountIds: [ACCOUNT_A] }, { expiresIn: HOUR }), userId: 'refreshed' },
         'auth_success',
       );
 
-      const failed = await expiring.inbox.waitFor('auth_failed', { timeoutMs: 4000 });
+      const failed = await expiring.inbox.waitFor('auth_failed', { timeoutMs: 10_000 });
 
+      expect(failed.timestamp).toBeGreaterThanOrEqual(exp * 1000);
       expect(failed).toEqual({ reason: 'Token expired', timestamp: expect.any(Number) });
       expect(await expiring.disconnected()).toBe('io server disconnect');
       const later = await publish(srv.url, { accountId: ACCOUNT_A });

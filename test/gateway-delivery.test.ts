@@ -94,22 +94,25 @@ describe('Socket.IO gateway: delivery', () => {
       expect(client.deliveredIds()).toEqual([comment.id, message.id, control.id]);
     });
 
-    it('reaches each socket of a user once', async () => {
+    it('reaches each socket of a user once, each by its own subscriptions', async () => {
       const star = await authedClient(srv.url, { userId: 'two-sockets', accountIds: ['*'] }, { subscribe: ['comments'] });
       const narrowed = await authedClient(
         srv.url,
         { userId: 'two-sockets', accountIds: ['*'] },
-        { subscribe: ['comments'], accountIds: [ACCOUNT_A] },
+        { subscribe: ['comments', 'messages'], accountIds: [ACCOUNT_A] },
       );
 
       const event = await publish(srv.url, { accountId: ACCOUNT_A });
-      const control = await publish(srv.url, { accountId: ACCOUNT_A, eventType: 'comments' });
-      await star.waitForDelivery(control.id);
-      await narrowed.waitForDelivery(control.id);
+      // Controls that tell the sockets apart: B's comment is for `star` only (the other is narrowed to A), A's message
+      // for `narrowed` only (the other is not subscribed to messages). Were delivery per user, each would get both.
+      const onlyStar = await publish(srv.url, { accountId: ACCOUNT_B, eventType: 'comments' });
+      const onlyNarrowed = await publish(srv.url, { accountId: ACCOUNT_A, eventType: 'messages', message: { text: 'dm' } });
+      await star.waitForDelivery(onlyStar.id);
+      await narrowed.waitForDelivery(onlyNarrowed.id);
       await Promise.all([star.settle(), narrowed.settle()]);
 
-      expect(star.deliveredIds()).toEqual([event.id, control.id]);
-      expect(narrowed.deliveredIds()).toEqual([event.id, control.id]);
+      expect(star.deliveredIds()).toEqual([event.id, onlyStar.id]);
+      expect(narrowed.deliveredIds()).toEqual([event.id, onlyNarrowed.id]);
     });
 
     it('a retried webhook (same id) is not delivered again', async () => {

@@ -275,30 +275,36 @@ describe('dedupe', () => {
   });
 
   it('when DEDUPE_TTL_MS has passed, then the same id is delivered again', async () => {
-    const srv = await freshServer({ DEDUPE_TTL_MS: '200' });
+    // A window wide enough that the duplicate below lands inside it on a loaded machine.
+    const TTL_MS = 3000;
+    const srv = await freshServer({ DEDUPE_TTL_MS: String(TTL_MS) });
     const all = await watcher(srv.url);
     const body = fixtureBytes('comments.json');
     const id = '17869210483201944';
 
+    const firstAt = Date.now();
     await postSigned(srv.url, body);
     await all.arrival(id);
     // Within the window (the control comes right after): a duplicate.
     await postSigned(srv.url, body);
     const control = await sendControl(srv.url, [all]);
     expect(all.ids).toEqual([id, control.id]);
+    expect(Date.now() - firstAt, 'the duplicate must have been posted within the window').toBeLessThan(TTL_MS);
 
-    // Bounded poll: re-post until it is delivered again, each try waiting for the event itself.
-    const deadline = Date.now() + 5000;
+    // Bounded poll: re-post until it is delivered again, each try waiting for the event itself. Duplicates within the
+    // window do not extend it (the window runs from the delivery).
+    const deadline = Date.now() + TTL_MS + 10_000;
     let again: string | undefined;
     while (again === undefined && Date.now() < deadline) {
       const from = all.events.length;
       expect((await postSigned(srv.url, body)).status).toBe(200);
-      again = await all.until(1, { from, timeoutMs: 100 }).then(
+      again = await all.until(1, { from, timeoutMs: 250 }).then(
         (events) => events[0]?.id,
         () => undefined,
       );
     }
     expect(again).toBe(id);
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(TTL_MS);
   });
 
   it('when DEDUPE_MAX_ENTRIES is reached, then the oldest id is forgotten first', async () => {

@@ -106,13 +106,13 @@ describe('raw WebSocket endpoint /ws/notifications', () => {
     const c = await client();
     c.send({ type: 'authenticate', token: mintToken({ userId: 'u1' }, { secret: 'wrong-secret' }), userId: 'u1' });
     expect(await c.next('auth_failed')).toEqual({ type: 'auth_failed', reason: 'Invalid token', timestamp: expect.any(Number) });
-    expect((await c.closed).code).toBe(1008);
+    expect((await c.closedWithin()).code).toBe(1008);
   });
 
   it('closes with 1009 on a frame over 64 KiB', async () => {
     const c = await client();
     c.send({ type: 'heartbeat', pad: 'x'.repeat(70 * 1024) });
-    expect((await c.closed).code).toBe(1009);
+    expect((await c.closedWithin()).code).toBe(1009);
   });
 
   it('refuses an upgrade from an Origin not in CLIENT_URL, accepts an allowed one', async () => {
@@ -128,7 +128,7 @@ describe('raw WebSocket endpoint /ws/notifications', () => {
     const c = await authenticated({ userId: 'u1' });
     const stopping = srv.stop();
     expect(await c.next('server_shutdown')).toEqual({ type: 'server_shutdown', reason: 'Server shutting down', timestamp: expect.any(Number) });
-    expect((await c.closed).code).toBe(1001);
+    expect((await c.closedWithin()).code).toBe(1001);
     await stopping;
     srv = await startServer(); // afterEach stops it
   });
@@ -136,18 +136,28 @@ describe('raw WebSocket endpoint /ws/notifications', () => {
 
 describe('raw WebSocket heartbeats', () => {
   it('closes a silent connection with 1000 "Heartbeat timeout" while an active one stays', async () => {
-    const srv = await startServer({ HEARTBEAT_TIMEOUT_MS: '400', HEARTBEAT_SWEEP_MS: '100', AUTH_TIMEOUT_MS: '60000' });
+    // Wide margins for a loaded machine: the active client sends every 200 ms, ten times within the 2 s timeout.
+    const TIMEOUT_MS = 2000;
+    const srv = await startServer({ HEARTBEAT_TIMEOUT_MS: String(TIMEOUT_MS), HEARTBEAT_SWEEP_MS: '100', AUTH_TIMEOUT_MS: '60000' });
+    const start = Date.now();
     const silent = new WsTestClient(srv.url);
     const active = new WsTestClient(srv.url);
+    let beat: NodeJS.Timeout | undefined;
     try {
       await Promise.all([silent.opened(), active.opened()]);
-      const beat = setInterval(() => active.send({ type: 'heartbeat' }), 100);
-      const closed = await silent.closed;
-      clearInterval(beat);
+      beat = setInterval(() => active.send({ type: 'heartbeat' }), 200);
+
+      const closed = await silent.closedWithin(TIMEOUT_MS + 6000);
+
       expect(closed).toEqual({ code: 1000, reason: 'Heartbeat timeout' });
+      expect(Date.now() - start).toBeGreaterThanOrEqual(TIMEOUT_MS);
+      // The active client outlived the silent one's timeout and is still answered.
+      active.frames.splice(0);
       active.send({ type: 'heartbeat' });
       expect(await active.next('heartbeat_response')).toBeDefined();
+      expect(active.ws.readyState).toBe(active.ws.OPEN);
     } finally {
+      clearInterval(beat);
       silent.close();
       active.close();
       await srv.stop();

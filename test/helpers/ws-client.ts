@@ -58,6 +58,15 @@ export class WsTestClient {
     }
   }
 
+  /** Resolves with the close code and reason (already closed or to come); rejects after `timeoutMs`. */
+  closedWithin(timeoutMs = 3000): Promise<{ code: number; reason: string }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not closed within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return Promise.race([this.closed, timeout]).finally(() => clearTimeout(timer));
+  }
+
   close(): void {
     this.ws.terminate();
   }
