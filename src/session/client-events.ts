@@ -39,6 +39,7 @@ function subscribe(session: Session, payload: unknown, ack?: Ack): void {
 
   const state = session.state;
   const entitlement = state.entitlement as Entitlement;
+  const scopeBefore = state.scope;
   if (accountIds !== undefined) {
     if (accountIds.includes(ALL_ACCOUNTS)) {
       // `["*"]` asks for the whole entitlement back, whatever it is.
@@ -48,8 +49,10 @@ function subscribe(session: Session, payload: unknown, ack?: Ack): void {
       state.scope = [...new Set(accountIds)];
     }
   }
+  const typesBefore = state.subscriptions.length;
   for (const type of eventTypes) if (!state.subscriptions.includes(type)) state.subscriptions.push(type);
-  session.syncRooms();
+  // Rooms cost accounts × types to compute: a repeated subscribe (clients resend theirs on every reconnect) is free.
+  if (state.subscriptions.length !== typesBefore || !sameScope(scopeBefore, state.scope)) session.syncRooms();
   confirm(session, ack);
 }
 
@@ -58,8 +61,9 @@ function unsubscribe(session: Session, payload: unknown, ack?: Ack): void {
   if (!parsed.success) return session.invalidPayload(parsed.error, ack);
   if (!knownEventTypes(session, parsed.data.eventTypes, ack)) return;
   const removed = new Set(parsed.data.eventTypes);
+  const before = session.state.subscriptions.length;
   session.state.subscriptions = session.state.subscriptions.filter((t) => !removed.has(t));
-  session.syncRooms();
+  if (session.state.subscriptions.length !== before) session.syncRooms();
   confirm(session, ack);
 }
 
@@ -72,6 +76,11 @@ function confirm(session: Session, ack?: Ack): void {
     },
     ack,
   );
+}
+
+function sameScope(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 /** True when every type is known; otherwise answers `invalid_event_type` (nothing changes) and returns false. */
