@@ -188,6 +188,39 @@ describe.skipIf(!HAS_REDIS)('cluster mode: two instances sharing one Redis', () 
     await redis?.stop();
   });
 
+  describe('answers and goodbyes', () => {
+    it('auth_failed and server_shutdown arrive as events before the disconnect, and a heartbeat is answered at once', async () => {
+      // A third instance, stopped here; the shared ones stay up.
+      const c = await startServer(clusterEnv(redis));
+      try {
+        const bad = io(c.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+        recovering.add(bad);
+        await connected(bad);
+        const failed = new Promise((resolve) => bad.once('auth_failed', resolve));
+        bad.emit('authenticate', { token: mintToken({ userId: 'x' }, { secret: 'wrong' }), userId: 'x' });
+        expect(await bounded(failed, 'auth_failed')).toMatchObject({ reason: 'Invalid token' });
+
+        const good = io(c.url, {
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+          auth: { token: mintToken({ userId: newUser() }, { expiresIn: 600 }) },
+        });
+        recovering.add(good);
+        await bounded(new Promise((resolve) => good.once('auth_success', resolve)), 'auth_success');
+        const beat = new Promise((resolve) => good.once('heartbeat_response', resolve));
+        good.emit('heartbeat', { timestamp: Date.now() });
+        expect(await bounded(beat, 'heartbeat_response')).toMatchObject({ serverTime: expect.any(String) });
+
+        const bye = new Promise((resolve) => good.once('server_shutdown', resolve));
+        await c.stop();
+        expect(await bounded(bye, 'server_shutdown')).toMatchObject({ reason: 'Server shutting down' });
+      } finally {
+        await c.stop();
+      }
+    });
+  });
+
   describe('delivery', () => {
     it('when A receives a burst of webhooks, then the entitled, subscribed sockets on both instances and both transports get each once, in order', async () => {
       const [p, q] = [newAccount(), newAccount()];

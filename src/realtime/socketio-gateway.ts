@@ -124,12 +124,18 @@ function withholdReplayFromExpiredSessions(io: IoServer): void {
 
 /**
  * `auth_success` goes through the adapter, so that it carries a recovery offset: a client that has not received any
- * broadcast yet could not otherwise be recovered (Socket.IO #4888). Other answers do not: every packet the adapter
- * keeps is scanned by each reconnecting socket's restore, and heartbeats from every client would make a reconnect
- * storm quadratic. A client idle for longer than the recovery window comes back fresh (`recovered` false) and
- * catches up with `get_history`, which says whether anything was lost.
+ * broadcast yet could not otherwise be recovered (Socket.IO #4888). Every other answer is written straight to the
+ * connection. With connection state recovery on, Socket.IO's own `socket.emit` goes through the adapter too
+ * (socket.io 4.8 `Socket.emit`): every answer would be kept for replay (heartbeats from every client would make a
+ * reconnect storm quadratic, and a goodbye would be replayed to the recovered client), and in cluster mode each one
+ * would wait for a Redis write, so that `auth_failed` or `server_shutdown` would arrive after the disconnect, and
+ * nothing at all while Redis is away.
  */
 const OFFSET_CARRIERS: ReadonlySet<string> = new Set(['auth_success']);
+
+/** Engine-level write of one event packet (socket.io-parser's EVENT type), bypassing the adapter. */
+const EVENT_PACKET = 2;
+type DirectSocket = { packet(packet: { type: number; data: unknown[] }): void };
 
 function socketLink(io: IoServer, socket: IoSocket, canBroadcast: () => boolean): SessionTransport {
   return {
@@ -141,7 +147,7 @@ function socketLink(io: IoServer, socket: IoSocket, canBroadcast: () => boolean)
         (io.to(socket.id).emit as (e: string, p: unknown) => boolean)(event, payload);
         return;
       }
-      (socket.emit as (e: string, p: unknown) => boolean)(event, payload);
+      (socket as unknown as DirectSocket).packet({ type: EVENT_PACKET, data: [event, payload] });
     },
     setRooms(rooms) {
       const current = [...socket.rooms].filter(isDeliveryRoom);
