@@ -1,4 +1,5 @@
 import type { Socket as NetSocket } from 'node:net';
+import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { closeAllClients, createClient, nextEvent } from './helpers/clients.js';
 import { startServer } from './helpers/server.js';
@@ -38,4 +39,32 @@ describe('graceful stop', () => {
     },
     10_000,
   );
+});
+
+describe('graceful stop with long-polling clients', () => {
+  it('tells every polling client server_shutdown before closing', async () => {
+    const srv = await startServer();
+    const clients = Array.from({ length: 5 }, (_, i) =>
+      io(srv.url, {
+        transports: ['polling'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token: mintToken({ userId: `polling-${i}` }, { expiresIn: 60 }) },
+      }),
+    );
+    try {
+      await Promise.all(clients.map((c) => new Promise((resolve) => c.once('auth_success', resolve))));
+      const notices = clients.map(
+        (c) =>
+          new Promise<string>((resolve) => {
+            c.once('server_shutdown', () => resolve('notified'));
+            c.once('disconnect', () => setTimeout(() => resolve('disconnected without notice'), 50));
+          }),
+      );
+      await srv.stop();
+      expect(await Promise.all(notices)).toEqual(clients.map(() => 'notified'));
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
 });

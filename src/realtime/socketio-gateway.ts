@@ -36,7 +36,10 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
       if (options.isDraining()) return cb('Server shutting down', false);
       cb(null, origins.isAllowed(req.headers.origin, req));
     },
-    connectionStateRecovery: { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true },
+    // RECOVERY_WINDOW_MS=0 turns recovery off (a zero TTL is also an error for the Redis session store).
+    ...(options.recoveryWindowMs > 0 && {
+      connectionStateRecovery: { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true },
+    }),
     ...(options.adapter !== undefined && { adapter: options.adapter }),
   });
   withholdReplayFromExpiredSessions(io);

@@ -34,6 +34,15 @@ export interface NotificationServer {
 
 /** How long the end of a drain waits for connections to close by themselves before cutting them. */
 const CLOSE_GRACE_MS = 1000;
+/** Longest wait for in-flight requests before sockets are told to go (and at most half of SHUTDOWN_TIMEOUT_MS). */
+const MAX_REQUEST_DRAIN_MS = 5000;
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
@@ -108,10 +117,19 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const stop = async (): Promise<void> => {
     draining = true;
     // Requests in flight finish first (a webhook being received is delivered to sockets still open), then sockets
-    // are told to go. New webhooks meanwhile get 503 and are retried by Meta.
-    await connections.idle();
+    // are told to go. New webhooks meanwhile get 503 and are retried by Meta. A stalled request must not keep the
+    // goodbyes from every socket: past half the shutdown budget, sockets are told anyway.
+    await withTimeout(connections.idle(), Math.min(config.shutdownTimeoutMs / 2, MAX_REQUEST_DRAIN_MS));
     hub.closeAll();
     hub.stop();
+    // Long-polling clients fetch their goodbye with their next request: give them the grace to do so.
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        const check = () => (io.engine.clientsCount === 0 ? resolve() : setTimeout(check, 20).unref());
+        check();
+      }),
+      CLOSE_GRACE_MS,
+    );
     // io.close() closes the engine (and its held long-polling requests) and the HTTP listener. A client that stopped
     // reading would hold its close handshake open for 30 s: after a short grace for the goodbyes to flush, cut it.
     const closed = Promise.all([
@@ -121,9 +139,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
         httpServer.closeAllConnections();
       }),
     ]);
-    let grace: NodeJS.Timeout | undefined;
-    await Promise.race([closed, new Promise<void>((resolve) => (grace = setTimeout(resolve, CLOSE_GRACE_MS)))]);
-    clearTimeout(grace);
+    await withTimeout(closed, CLOSE_GRACE_MS);
     connections.destroyAll();
     await closed;
     await backend.close();
@@ -137,17 +153,18 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     hub,
     metrics,
     listen: async () => {
-      // Redis not there yet (it may start after us): serve anyway, not ready, while the clients keep reconnecting.
-      await backend.connect().catch((err: unknown) =>
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'redis not reachable yet; not ready'),
-      );
-      return new Promise<AddressInfo>((resolve, reject) => {
+      const address = await new Promise<AddressInfo>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.port, config.host, () => {
           httpServer.off('error', reject);
           resolve(httpServer.address() as AddressInfo);
         });
       });
+      // Live at once; ready when Redis is (it may start after us): readiness reports it meanwhile.
+      backend.connect().catch((err: unknown) =>
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'redis not reachable yet; not ready'),
+      );
+      return address;
     },
     stop: () => (stopping ??= stop()),
   };

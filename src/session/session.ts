@@ -84,9 +84,11 @@ export class Session {
       if (!options.recovered) this.link.setRooms(roomsForSession(this.state));
       return;
     }
+    // From the first connect, not this one: a recovered session must not restart its deadline.
+    const deadline = Math.max(0, this.state.connectedAt + this.deps.authTimeoutMs - Date.now());
     this.#authTimer = setTimeout(() => {
       if (!isAuthenticated(this.state)) this.fail(AUTH_FAILURE.timeout);
-    }, this.deps.authTimeoutMs);
+    }, deadline);
     this.#authTimer.unref();
   }
 

@@ -29,10 +29,24 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** A real server on a real (free) port of 127.0.0.1. */
-export async function startServer(overrides: Record<string, string | undefined> = {}): Promise<RunningServer> {
+/**
+ * A real server on a real (free) port of 127.0.0.1. In cluster mode it listens before Redis is connected; unless
+ * told otherwise, wait until it is ready.
+ */
+export async function startServer(
+  overrides: Record<string, string | undefined> = {},
+  options: { waitReady?: boolean } = {},
+): Promise<RunningServer> {
   const config = testConfig(overrides);
   const server = createNotificationServer(config, createLogger(config.logLevel));
   const address = await server.listen();
-  return { server, config, url: `http://127.0.0.1:${address.port}`, stop: () => server.stop() };
+  const url = `http://127.0.0.1:${address.port}`;
+  if (options.waitReady ?? config.redisUrl !== undefined) {
+    const deadline = Date.now() + 10_000;
+    while ((await fetch(`${url}/readyz`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the server did not become ready within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  return { server, config, url, stop: () => server.stop() };
 }
