@@ -259,3 +259,22 @@ describe('MemoryHistoryStore: no silent gaps', () => {
     expect((await store.query({ accounts: '*', since: 'a2', limit: 100 })).complete).toBe(true);
   });
 });
+
+describe('MemoryHistoryStore: one id, several notifications', () => {
+  it('resolves `since` to the oldest visible notification with that id, so that nothing after it is skipped', async () => {
+    // A comment C1 on A, then B's x1, then C1 as a mention on B, then A's x2.
+    const store = storeWith([
+      notification('C1', A),
+      notification('x1', B),
+      notification('C1', B, 'mentions'),
+      notification('x2', A),
+    ]);
+    const page = await store.query({ accounts: [A, B], since: 'C1', limit: 100 });
+    expect(page.events.map((e) => `${e.accountId === A ? 'A' : 'B'}/${e.id}`)).toEqual(['B/x1', 'B/C1', 'A/x2']);
+    expect(page.complete).toBe(true);
+    // An asker who sees only B resumes from B's C1.
+    const onlyB = await store.query({ accounts: [B], since: 'C1', limit: 100 });
+    expect(onlyB.events.map((e) => e.id)).toEqual([]);
+    expect(onlyB.complete).toBe(true);
+  });
+});

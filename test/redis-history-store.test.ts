@@ -56,6 +56,30 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore', () => {
     };
   }
 
+  it('when a text holds a lone UTF-16 surrogate (a broken emoji), then it is kept, trimmed and evicted like any other', async () => {
+    const pair = stores({ size: 2, maxAccounts: 2 });
+    const broken = (id: string, accountId: string) => ({ ...notification(id, accountId), content: `half \ud83d of a heart` });
+    for (const [id, account] of [['s1', 'A'], ['s2', 'A'], ['s3', 'A'], ['t1', 'B'], ['u1', 'C']] as const) {
+      await pair.record(broken(id, account));
+    }
+    const page = await pair.query({ accounts: '*', limit: 100 });
+    expect(page.events.map((e) => e.id)).toEqual(['t1', 'u1']);
+    expect(page.events[0]?.content).toBe('half \ud83d of a heart');
+    await pair.query({ accounts: '*', since: 's3', limit: 100 });
+  });
+
+  it('when one id stands for notifications of two accounts, then `since` resumes from the oldest the asker may see', async () => {
+    const pair = stores({ size: 10, maxAccounts: 10 });
+    await pair.record(notification('C1', 'A'));
+    await pair.record(notification('x1', 'B'));
+    await pair.record(notification('C1', 'B', 'mentions'));
+    await pair.record(notification('x2', 'A'));
+    const page = await pair.query({ accounts: ['A', 'B'], since: 'C1', limit: 100 });
+    expect(page.events.map((e) => e.id)).toEqual(['x1', 'C1', 'x2']);
+    await pair.query({ accounts: ['B'], since: 'C1', limit: 100 });
+    await pair.query({ accounts: ['A'], since: 'C1', limit: 100 });
+  });
+
   it('when records and queries come in any order, then every answer equals the in-process store’s', async () => {
     const accounts = ['a1', 'a2', 'a3', 'a4', 'a5'];
     const ids = Array.from({ length: 14 }, (_, i) => `n${i}`);

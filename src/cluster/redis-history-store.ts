@@ -9,22 +9,37 @@ import type { RedisClient } from './redis-connection.js';
  * `maxAccounts`. Evicted entries leave the id index too. What is dropped is noted in the drops hash, as the in-process
  * store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a forgotten account) and
  * `anywhere` (newest of both).
+ *
+ * An entry is `<seq>:<hex id>:<notification json>`: the script reads its seq and id with plain string functions and
+ * never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a failed script leaves
+ * its earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>` tokens: one id may
+ * stand for several notifications (a comment on one account is a mention on another).
  * KEYS: seq, account list, id index, accounts zset, drops hash.
- * ARGV: entry json, id, accountId, size, maxAccounts, list prefix.
+ * ARGV: notification json, hex id, accountId, size, maxAccounts, list prefix, hex accountId.
  */
 const RECORD = `
 local function forget(raw)
-  local entry = cjson.decode(raw)
-  local kept = redis.call('HGET', KEYS[3], entry.n.id)
-  if kept and string.match(kept, '^(%d+)|') == tostring(entry.s) then redis.call('HDEL', KEYS[3], entry.n.id) end
-  return entry.s
+  local colon = string.find(raw, ':', 1, true)
+  local seq = string.sub(raw, 1, colon - 1)
+  local idHex = string.sub(raw, colon + 1, string.find(raw, ':', colon + 1, true) - 1)
+  local tokens = redis.call('HGET', KEYS[3], idHex)
+  if tokens then
+    local kept, prefix = {}, seq .. '|'
+    for token in string.gmatch(tokens, '%S+') do
+      if string.sub(token, 1, #prefix) ~= prefix then kept[#kept + 1] = token end
+    end
+    if #kept == 0 then redis.call('HDEL', KEYS[3], idHex) else redis.call('HSET', KEYS[3], idHex, table.concat(kept, ' ')) end
+  end
+  return tonumber(seq)
 end
 local function raise(field, seq)
   if seq > tonumber(redis.call('HGET', KEYS[5], field) or '0') then redis.call('HSET', KEYS[5], field, seq) end
 end
 local seq = redis.call('INCR', KEYS[1])
-redis.call('RPUSH', KEYS[2], '{"s":' .. seq .. ',"n":' .. ARGV[1] .. '}')
-redis.call('HSET', KEYS[3], ARGV[2], seq .. '|' .. ARGV[3])
+redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[1])
+local token = seq .. '|' .. ARGV[7]
+local tokens = redis.call('HGET', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], tokens and (tokens .. ' ' .. token) or token)
 local excess = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[4])
 if excess > 0 then
   local dropped = 0
@@ -80,11 +95,12 @@ export class RedisHistoryStore implements HistoryStore {
       keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts, k.drops],
       arguments: [
         JSON.stringify(notification),
-        notification.id,
+        hex(notification.id),
         notification.accountId,
         String(this.options.size),
         String(this.options.maxAccounts),
         k.listPrefix,
+        hex(notification.accountId),
       ],
     });
   }
@@ -93,9 +109,9 @@ export class RedisHistoryStore implements HistoryStore {
     let afterSeq: number | undefined;
     let complete = true;
     if (query.since !== undefined) {
-      const anchor = parseAnchor(await this.client.hGet(this.#keys.ids, query.since));
-      if (anchor !== undefined && isEntitledTo(query.anchorAccounts ?? query.accounts, anchor.accountId)) {
-        afterSeq = anchor.seq;
+      const anchor = oldestVisible(await this.client.hGet(this.#keys.ids, hex(query.since)), query.anchorAccounts ?? query.accounts);
+      if (anchor !== undefined) {
+        afterSeq = anchor;
       } else {
         complete = false;
         afterSeq = 0;
@@ -179,13 +195,25 @@ export class RedisHistoryStore implements HistoryStore {
   }
 }
 
+const hex = (value: string): string => Buffer.from(value, 'utf8').toString('hex');
+
 function parseEntry(raw: string): Entry {
-  const { s, n } = JSON.parse(raw) as { s: number; n: Notification };
-  return { seq: s, notification: n };
+  const first = raw.indexOf(':');
+  const second = raw.indexOf(':', first + 1);
+  return { seq: Number(raw.slice(0, first)), notification: JSON.parse(raw.slice(second + 1)) as Notification };
 }
 
-function parseAnchor(value: string | null | undefined): { seq: number; accountId: string } | undefined {
-  if (value === null || value === undefined) return undefined;
-  const bar = value.indexOf('|');
-  return bar === -1 ? undefined : { seq: Number(value.slice(0, bar)), accountId: value.slice(bar + 1) };
+/**
+ * The seq `since` resolves to: of the notifications kept under that id, the oldest one the asker may see (answering
+ * from it may repeat a notification, never skip one). Undefined when none is kept or visible.
+ */
+function oldestVisible(tokens: string | null | undefined, accounts: Entitlement): number | undefined {
+  let oldest: number | undefined;
+  for (const token of tokens?.split(' ') ?? []) {
+    const bar = token.indexOf('|');
+    const seq = Number(token.slice(0, bar));
+    const accountId = Buffer.from(token.slice(bar + 1), 'hex').toString('utf8');
+    if (isEntitledTo(accounts, accountId) && (oldest === undefined || seq < oldest)) oldest = seq;
+  }
+  return oldest;
 }

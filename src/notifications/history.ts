@@ -43,8 +43,11 @@ export interface Entry {
 export class MemoryHistoryStore implements HistoryStore {
   readonly #size: number;
   readonly #rings: LRUCache<string, Entry[]>;
-  /** id → entry of every kept notification, to resolve `since`. */
-  readonly #byId = new Map<string, Entry>();
+  /**
+   * id → the kept notifications with that id, to resolve `since`. Usually one; a comment on one account that mentions
+   * another is two notifications (`comments` there, `mentions` here) with the same id.
+   */
+  readonly #byId = new Map<string, Entry[]>();
   /**
    * The newest seq each account's ring has dropped, and the newest of the rings forgotten whole: a page after an
    * anchor older than these may lack notifications, and says so (`complete: false`) instead of a silent gap.
@@ -80,15 +83,19 @@ export class MemoryHistoryStore implements HistoryStore {
       this.#forget(dropped);
       this.#noteDropped(notification.accountId, dropped?.seq ?? 0);
     }
-    this.#byId.set(notification.id, entry);
+    const same = this.#byId.get(notification.id);
+    if (same === undefined) this.#byId.set(notification.id, [entry]);
+    else same.push(entry);
   }
 
   async query(query: HistoryQuery): Promise<HistoryPage> {
     let afterSeq: number | undefined;
     let complete = true;
     if (query.since !== undefined) {
-      const anchor = this.#byId.get(query.since);
-      if (anchor !== undefined && isEntitledTo(query.anchorAccounts ?? query.accounts, anchor.notification.accountId)) {
+      // Of the notifications with that id, the oldest the asker may see: a page may repeat one, never skip one.
+      const anchorAccounts = query.anchorAccounts ?? query.accounts;
+      const anchor = this.#byId.get(query.since)?.find((e) => isEntitledTo(anchorAccounts, e.notification.accountId));
+      if (anchor !== undefined) {
         afterSeq = anchor.seq;
       } else {
         // Unknown, forgotten or not the asker's: everything kept may be newer than what the client has.
@@ -137,7 +144,11 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   #forget(entry: Entry | undefined): void {
-    if (entry !== undefined && this.#byId.get(entry.notification.id) === entry) this.#byId.delete(entry.notification.id);
+    if (entry === undefined) return;
+    const same = this.#byId.get(entry.notification.id);
+    const rest = same?.filter((e) => e !== entry) ?? [];
+    if (rest.length === 0) this.#byId.delete(entry.notification.id);
+    else this.#byId.set(entry.notification.id, rest);
   }
 }
 
