@@ -529,3 +529,33 @@ describe.skipIf(!HAS_REDIS)('cluster mode: when Redis goes away', () => {
     await redis.restart();
   });
 });
+
+describe.skipIf(!HAS_REDIS)('cluster mode: when Redis freezes without closing its connections', () => {
+  it('/readyz turns 503, a webhook gets a 5xx instead of hanging, and stop() completes; all recovers when it thaws', async () => {
+    const redis = await startRedis();
+    const srv = await startServer(clusterEnv(redis));
+    try {
+      expect(await readyz(srv.url)).toEqual(READY);
+      redis.freeze();
+      await readinessBecomes(srv.url, NOT_READY);
+      const res = await bounded(postFlat(srv.url, flatEvent()), 'the webhook answer', 10_000);
+      expect(res.status).toBeGreaterThanOrEqual(500);
+
+      redis.thaw();
+      await readinessBecomes(srv.url, READY);
+      // Positive control: delivered again once Redis answers.
+      const account = newAccount();
+      const watcher = await sioSubscriber(srv.url, [account]);
+      await watcher.arrival(await post(srv.url, account));
+
+      redis.freeze();
+      await readinessBecomes(srv.url, NOT_READY);
+      await bounded(srv.stop(), 'stop() while Redis is frozen', 10_000);
+    } finally {
+      closeClients();
+      redis.thaw();
+      await srv.stop();
+      await redis.stop();
+    }
+  });
+});

@@ -5,6 +5,16 @@ export type RedisClient = ReturnType<typeof createClient>;
 
 /** Longest pause between reconnection attempts. */
 const MAX_RECONNECT_DELAY_MS = 2000;
+/**
+ * A Redis that stops answering without closing the connection (a frozen host, a network black hole) must count as
+ * unreachable: commands ping it every second, and a connection silent for this long is dropped and retried. The
+ * adapter's connections block on reads for up to 5 s by design, so theirs is longer.
+ */
+const PING_INTERVAL_MS = 1000;
+const COMMANDS_SOCKET_TIMEOUT_MS = 3000;
+const ADAPTER_SOCKET_TIMEOUT_MS = 10_000;
+/** How long a closing client may take to answer before it is destroyed instead. */
+const CLOSE_PROBE_MS = 1000;
 
 /**
  * The Redis connections of cluster mode. `commands` serves dedupe and history and fails fast while Redis is away
@@ -25,9 +35,15 @@ export class RedisConnection {
     private readonly logger: Logger,
   ) {
     const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS);
-    this.commands = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } });
-    this.adapter = createClient({ url, socket: { reconnectStrategy } });
+    this.commands = createClient({
+      url,
+      disableOfflineQueue: true,
+      pingInterval: PING_INTERVAL_MS,
+      socket: { reconnectStrategy, socketTimeout: COMMANDS_SOCKET_TIMEOUT_MS },
+    });
+    this.adapter = createClient({ url, socket: { reconnectStrategy, socketTimeout: ADAPTER_SOCKET_TIMEOUT_MS } });
     this.#trackCopies(this.adapter);
+    catchForgottenCommands(this.adapter, logger);
     for (const [name, client] of [
       ['commands', this.commands],
       ['adapter', this.adapter],
@@ -102,12 +118,41 @@ export class RedisConnection {
 }
 
 /**
- * Closes a client, waiting for its pending commands only while Redis is reachable: during an outage they can never
- * complete, and a stop must not hang on them (nor reject them: not every caller catches). It then stops reconnecting.
+ * Closes a client, waiting for its pending commands only while Redis answers: during an outage, or when Redis is
+ * frozen, they can never complete, and a stop must not hang on them (nor reject them: not every caller catches).
+ * Whether it answers is asked first, because a client cannot be destroyed once its close has begun.
  */
-function end(client: RedisClient): Promise<void> | undefined {
-  if (!client.isOpen) return undefined;
-  const reachable = client.isReady;
-  const closed = client.close();
-  return reachable ? closed : undefined;
+async function end(client: RedisClient): Promise<void> {
+  if (!client.isOpen) return;
+  let timer: NodeJS.Timeout | undefined;
+  const answers =
+    client.isReady &&
+    (await Promise.race([
+      client.ping().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_PROBE_MS))),
+    ]));
+  clearTimeout(timer);
+  // Something else may have ended it while we asked.
+  if (!client.isOpen) return;
+  if (answers) await client.close();
+  else client.destroy();
+}
+
+/**
+ * The streams adapter fires some commands and forgets them (it saves a dropped socket's session with SET and sends
+ * server-side events with PUBLISH, never awaiting either): while Redis is away those reject with nobody listening,
+ * an unhandled rejection. Give them a listener that logs.
+ */
+function catchForgottenCommands(client: RedisClient, logger: Logger): void {
+  for (const name of ['set', 'publish'] as const) {
+    const command = (client[name] as (...args: unknown[]) => Promise<unknown>).bind(client);
+    (client as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const reply = command(...args);
+      reply.catch((err: unknown) => logger.debug({ err: String(err), command: name }, 'redis command failed'));
+      return reply;
+    };
+  }
 }

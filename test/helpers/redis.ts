@@ -24,6 +24,9 @@ export interface RedisServer {
   /** Kills the server (an outage); `restart` brings it back on the same port. */
   kill(): Promise<void>;
   restart(): Promise<void>;
+  /** Stops it answering without closing any connection (SIGSTOP: a frozen host); `thaw` resumes it. */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** A real, throwaway redis-server on 127.0.0.1 (no persistence), ended by pid. */
@@ -62,6 +65,8 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     kill,
     restart: launch,
+    freeze: () => child?.kill('SIGSTOP'),
+    thaw: () => child?.kill('SIGCONT'),
     stop: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });
