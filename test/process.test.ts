@@ -94,17 +94,22 @@ describe('the real process', () => {
     expect(exit.afterMs).toBeLessThan(8000);
   });
 
-  it('exits 1 when the drain takes longer than SHUTDOWN_TIMEOUT_MS', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '800' });
+  it('a stalled request: sockets are still told server_shutdown, and the process exits 1 past SHUTDOWN_TIMEOUT_MS', async () => {
+    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '1600' });
     await waitForOk(`${proc.url}/healthz`);
+    const socket = createClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: SECRETS.JWT_SECRET }) });
+    await nextEvent(socket, 'auth_success', 5000);
+    const notice = nextEvent(socket, 'server_shutdown', 5000);
     const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
     stuck.response.catch(() => undefined);
     await stuck.started;
     proc.child.kill('SIGTERM');
+    // Told at half the budget, while the stalled request still holds the drain.
+    expect(await notice).toMatchObject({ reason: 'Server shutting down' });
     const exit = await proc.exited;
     stuck.abort();
     expect(exit.code).toBe(1);
-    expect(exit.afterMs).toBeGreaterThanOrEqual(700);
+    expect(exit.afterMs).toBeGreaterThanOrEqual(1400);
   });
 
   it('a second signal during the drain exits 1 at once', async () => {

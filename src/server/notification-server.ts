@@ -118,7 +118,8 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     draining = true;
     // Requests in flight finish first (a webhook being received is delivered to sockets still open), then sockets
     // are told to go. New webhooks meanwhile get 503 and are retried by Meta. A stalled request must not keep the
-    // goodbyes from every socket: past half the shutdown budget, sockets are told anyway.
+    // goodbyes from every socket: past half the shutdown budget, sockets are told anyway, and the requests still
+    // get the rest of it (past SHUTDOWN_TIMEOUT_MS the process exits 1).
     await withTimeout(connections.idle(), Math.min(config.shutdownTimeoutMs / 2, MAX_REQUEST_DRAIN_MS));
     hub.closeAll();
     hub.stop();
@@ -130,6 +131,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
       }),
       CLOSE_GRACE_MS,
     );
+    await connections.idle();
     // io.close() closes the engine (and its held long-polling requests) and the HTTP listener. A client that stopped
     // reading would hold its close handshake open for 30 s: after a short grace for the goodbyes to flush, cut it.
     const closed = Promise.all([
