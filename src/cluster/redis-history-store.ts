@@ -10,12 +10,13 @@ import type { RedisClient } from './redis-connection.js';
  * store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a forgotten account) and
  * `anywhere` (newest of both).
  *
- * An entry is `<seq>:<hex id>:<notification json>`: the script reads its seq and id with plain string functions and
- * never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a failed script leaves
+ * An entry is `<seq>:<hex id>:<event type>:<notification json>`: the script reads its seq and id with plain string
+ * functions and never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a failed script leaves
  * its earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>` tokens: one id may
  * stand for several notifications (a comment on one account is a mention on another).
  * KEYS: seq, account list, id index, accounts zset, drops hash.
- * ARGV: notification json, hex id, accountId, size, maxAccounts, list prefix, hex accountId.
+ * ARGV: event type and notification json (`<type>:<json>`), hex id, accountId, size, maxAccounts, list prefix, hex
+ * accountId.
  */
 const RECORD = `
 local function forget(raw)
@@ -94,7 +95,7 @@ export class RedisHistoryStore implements HistoryStore {
     await this.client.eval(RECORD, {
       keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts, k.drops],
       arguments: [
-        JSON.stringify(notification),
+        `${notification.eventType}:${JSON.stringify(notification)}`,
         hex(notification.id),
         notification.accountId,
         String(this.options.size),
@@ -125,7 +126,8 @@ export class RedisHistoryStore implements HistoryStore {
 
   async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<Entry[]> {
     const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
-    const matches = (entry: Entry) => types === undefined || types.has(entry.notification.eventType);
+    // The type is read from the entry's prefix: only the entries of the page are ever parsed.
+    const matches = (entry: Entry) => types === undefined || types.has((entry as StoredEntry).eventType);
     if (query.accounts !== ALL_ACCOUNTS) {
       return mergeRings(await this.#lists([...new Set(query.accounts)]), { afterSeq, limit: query.limit, matches });
     }
@@ -197,10 +199,23 @@ export class RedisHistoryStore implements HistoryStore {
 
 const hex = (value: string): string => Buffer.from(value, 'utf8').toString('hex');
 
-function parseEntry(raw: string): Entry {
+/** A kept entry as read from Redis: seq and type from its prefix, the notification parsed only when used. */
+interface StoredEntry extends Entry {
+  readonly eventType: string;
+}
+
+function parseEntry(raw: string): StoredEntry {
   const first = raw.indexOf(':');
   const second = raw.indexOf(':', first + 1);
-  return { seq: Number(raw.slice(0, first)), notification: JSON.parse(raw.slice(second + 1)) as Notification };
+  const third = raw.indexOf(':', second + 1);
+  let notification: Notification | undefined;
+  return {
+    seq: Number(raw.slice(0, first)),
+    eventType: raw.slice(second + 1, third),
+    get notification() {
+      return (notification ??= JSON.parse(raw.slice(third + 1)) as Notification);
+    },
+  };
 }
 
 /**
