@@ -66,6 +66,26 @@ end
 return seq
 `;
 
+/**
+ * Reads, atomically, each list's entries after a seq: a binary search for the first one newer, then at most `cap`
+ * entries from there (0: all). A page after `since` needs no more than `limit` entries of each list when nothing is
+ * filtered out, so a far-back `since` no longer reads every kept entry.
+ * KEYS: the account lists. ARGV: afterSeq, cap.
+ */
+const READ_AFTER = `
+local after, cap, out = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
+for i, key in ipairs(KEYS) do
+  local lo, hi = 0, redis.call('LLEN', key)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local raw = redis.call('LINDEX', key, mid)
+    if tonumber(string.sub(raw, 1, string.find(raw, ':', 1, true) - 1)) > after then hi = mid else lo = mid + 1 end
+  end
+  out[i] = redis.call('LRANGE', key, lo, cap > 0 and lo + cap - 1 or -1)
+end
+return out
+`;
+
 /** Accounts read per round trip when a `*` query walks accounts from the most recently active. */
 const ACCOUNT_BATCH = 100;
 
@@ -128,14 +148,17 @@ export class RedisHistoryStore implements HistoryStore {
     const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
     // The type is read from the entry's prefix: only the entries of the page are ever parsed.
     const matches = (entry: Entry) => types === undefined || types.has((entry as StoredEntry).eventType);
+    const cap = types === undefined ? query.limit : 0;
     if (query.accounts !== ALL_ACCOUNTS) {
-      return mergeRings(await this.#lists([...new Set(query.accounts)]), { afterSeq, limit: query.limit, matches });
+      const accounts = [...new Set(query.accounts)];
+      const rings = afterSeq === undefined ? await this.#lists(accounts) : await this.#listsAfter(accounts, afterSeq, cap);
+      return mergeRings(rings, { afterSeq, limit: query.limit, matches });
     }
     if (afterSeq === undefined) return this.#latestAcrossAccounts(query.limit, matches);
     // Only accounts active after the anchor can hold newer entries. The most recent of them bounds the snapshot.
     const active = await this.client.zRangeByScoreWithScores(this.#keys.accounts, `(${afterSeq}`, '+inf');
     const upTo = active.at(-1)?.score ?? afterSeq;
-    const rings = await this.#lists(active.map((a) => a.value));
+    const rings = await this.#listsAfter(active.map((a) => a.value), afterSeq, cap);
     return mergeRings(rings, { afterSeq, limit: query.limit, matches: (e) => e.seq <= upTo && matches(e) });
   }
 
@@ -182,6 +205,16 @@ export class RedisHistoryStore implements HistoryStore {
     const transaction = this.client.multi();
     for (const id of accountIds) transaction.lRange(this.#keys.listPrefix + id, 0, -1);
     const replies = (await transaction.exec()) as unknown as string[][];
+    return replies.map((raw) => raw.map(parseEntry));
+  }
+
+  /** Each account's entries after `afterSeq`, oldest first, at most `cap` of each (0: all), at one instant. */
+  async #listsAfter(accountIds: string[], afterSeq: number, cap: number): Promise<Entry[][]> {
+    if (accountIds.length === 0) return [];
+    const replies = (await this.client.eval(READ_AFTER, {
+      keys: accountIds.map((id) => this.#keys.listPrefix + id),
+      arguments: [String(afterSeq), String(cap)],
+    })) as string[][];
     return replies.map((raw) => raw.map(parseEntry));
   }
 
