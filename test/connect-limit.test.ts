@@ -56,3 +56,17 @@ describe('CONNECT_RATE_LIMIT per client address', () => {
     for (let i = 0; i < 5; i++) expect(await connectFrom(srv.url, '203.0.113.9')).toBe('ok');
   });
 });
+
+describe('Engine.IO handshakes per client address', () => {
+  it('are limited too (at twice CONNECT_RATE_LIMIT): sessions that never connect cannot pile up', async () => {
+    const srv = await startServer({ CONNECT_RATE_LIMIT: '2' });
+    try {
+      const handshake = () => fetch(`${srv.url}/socket.io/?EIO=4&transport=polling`).then((r) => r.status);
+      // Positive control: the first four (2 × 2) are answered.
+      for (let i = 0; i < 4; i++) expect(await handshake()).toBe(200);
+      expect(await handshake()).toBe(403);
+    } finally {
+      await srv.stop();
+    }
+  });
+});

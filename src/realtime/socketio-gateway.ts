@@ -34,7 +34,12 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     // CORS headers do not protect WebSocket upgrades: check the Origin of every handshake request.
     allowRequest: (req, cb) => {
       if (options.isDraining()) return cb('Server shutting down', false);
-      cb(null, origins.isAllowed(req.headers.origin, req));
+      if (!origins.isAllowed(req.headers.origin, req)) return cb('Origin not allowed', false);
+      if (options.handshakeLimiter === undefined) return cb(null, true);
+      options.handshakeLimiter.consume(options.clientAddress(req)).then(
+        () => cb(null, true),
+        () => cb('Too many connection attempts', false),
+      );
     },
     // RECOVERY_WINDOW_MS=0 turns recovery off (a zero TTL is also an error for the Redis session store).
     ...(options.recoveryWindowMs > 0 && {

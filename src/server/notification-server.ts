@@ -68,8 +68,10 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   // the Express app, built later (it needs the publisher), is reached through this one.
   const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => app(req, res));
   const connections = trackConnections(httpServer);
-  const connectLimiter =
-    config.connectRateLimit > 0 ? new RateLimiterMemory({ points: config.connectRateLimit, duration: 60 }) : undefined;
+  const perMinute = (points: number) =>
+    config.connectRateLimit > 0 ? new RateLimiterMemory({ points, duration: 60 }) : undefined;
+  const connectLimiter = perMinute(config.connectRateLimit);
+  const handshakeLimiter = perMinute(config.connectRateLimit * 2);
   const edge = {
     hub,
     metrics,
@@ -77,6 +79,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     origins: createOriginPolicy(config.clientOrigins),
     clientAddress: createClientAddress(config.trustProxy),
     connectLimiter,
+    handshakeLimiter,
     maxClientBufferBytes: config.maxClientBufferBytes,
     isDraining: () => draining,
   };

@@ -16,6 +16,11 @@ export interface GatewayOptions {
   readonly clientAddress: (req: IncomingMessage) => string;
   /** Per-IP connection budget, or undefined when `CONNECT_RATE_LIMIT=0`. */
   readonly connectLimiter: RateLimiterMemory | undefined;
+  /**
+   * Per-IP budget of Engine.IO handshakes (twice the connection budget, so that a client over it is told so by the
+   * connection limit first): a handshake that never connects to a namespace still holds a session for 45 s.
+   */
+  readonly handshakeLimiter: RateLimiterMemory | undefined;
   /** Unsent bytes past which a connection is closed as a slow consumer. */
   readonly maxClientBufferBytes: number;
   /** True once shutdown began: new connections are refused. */
