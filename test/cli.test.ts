@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { envSchema } from '../src/config/schema.js';
+import { freePort } from './helpers/process.js';
 import { closeAllClients, collect, createClient, nextEvent, subscribedClient } from './helpers/clients.js';
 import { startServer, TEST_APP_SECRET, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 
@@ -41,18 +41,6 @@ function cli(script: 'token' | 'webhook', args: string[], env: Record<string, st
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** A port nothing listens on: taken from the OS, then released. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }
 

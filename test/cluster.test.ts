@@ -2,7 +2,15 @@ import { io } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification } from '../src/notifications/notification.js';
-import { closeAllClients, connected, disconnected, subscribedClient, type TestSocket } from './helpers/clients.js';
+import {
+  bounded as boundedBy,
+  closeAllClients,
+  connected,
+  createClient,
+  disconnected,
+  subscribedClient,
+  type TestSocket,
+} from './helpers/clients.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
@@ -31,13 +39,7 @@ const clusterEnv = (redis: RedisServer) => ({
   HISTORY_MAX_ACCOUNTS: String(HISTORY_MAX_ACCOUNTS),
 });
 
-function bounded<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const bounded = <T>(promise: Promise<T>, what: string, ms = 5000) => boundedBy(promise, what, ms);
 
 /** Polls a condition no event announces (readiness, open handles), bounded in time. */
 async function eventually(check: () => Promise<boolean> | boolean, what: string, ms = 8000): Promise<void> {
@@ -93,14 +95,9 @@ const sioSubscriber = async (url: string, accountIds: string[]) =>
 
 /** A Socket.IO client as a browser has it, reconnection on; `goDown`/`comeBack` hold and release it (recovery.test). */
 async function recoveringSubscriber(url: string, accountIds: string[]): Promise<Deliveries> {
-  const socket: TestSocket = io(url, {
-    transports: ['websocket'],
-    forceNew: true,
-    reconnection: true,
-    reconnectionDelay: 50,
-    reconnectionDelayMax: 50,
-    randomizationFactor: 0,
-    auth: { token: mintToken({ userId: newUser(), accountIds }, { expiresIn: 3600 }) },
+  const socket = createClient(url, {
+    reconnecting: true,
+    token: mintToken({ userId: newUser(), accountIds }, { expiresIn: 3600 }),
   });
   recovering.add(socket);
   const deliveries = new Deliveries(socket);

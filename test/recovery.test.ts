@@ -1,8 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { io } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification } from '../src/notifications/notification.js';
-import { closeAllClients, connected, disconnected, nextEvent, request, type TestSocket } from './helpers/clients.js';
+import {
+  bounded,
+  closeAllClients,
+  connected,
+  createClient,
+  disconnected,
+  nextEvent,
+  request,
+  type TestSocket,
+} from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
@@ -16,20 +24,8 @@ const newUser = () => `recovery-user-${++nextUser}`;
 
 const recovering = new Set<TestSocket>();
 
-/**
- * A client as a browser has it: automatic reconnection on (short delay), WebSocket only. The helpers' `createClient`
- * turns reconnection off, which would make recovery impossible.
- */
 function recoveringClient(url: string, token?: string): TestSocket {
-  const socket: TestSocket = io(url, {
-    transports: ['websocket'],
-    forceNew: true,
-    reconnection: true,
-    reconnectionDelay: 50,
-    reconnectionDelayMax: 50,
-    randomizationFactor: 0,
-    ...(token !== undefined && { auth: { token } }),
-  });
+  const socket = createClient(url, { reconnecting: true, ...(token !== undefined && { token }) });
   recovering.add(socket);
   return socket;
 }
@@ -65,14 +61,6 @@ function serverDisconnect(srv: RunningServer, socketId: string): Promise<void> {
   const serverSocket = srv.server.io.of('/').sockets.get(socketId);
   if (serverSocket === undefined) return Promise.resolve();
   return bounded(new Promise((resolve) => serverSocket.once('disconnect', () => resolve())), 'server-side disconnect');
-}
-
-function bounded<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

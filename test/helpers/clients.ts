@@ -7,12 +7,20 @@ export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 const open = new Set<TestSocket>();
 
-/** A socket.io-client socket over WebSocket, not yet connected unless `connect` is awaited. */
-export function createClient(url: string, options: { token?: string; autoConnect?: boolean } = {}): TestSocket {
+/**
+ * A socket.io-client socket over WebSocket, not yet connected unless `connect` is awaited. `reconnecting`: as a
+ * browser has it, automatic reconnection on (50 ms, no jitter), which connection state recovery needs.
+ */
+export function createClient(
+  url: string,
+  options: { token?: string; autoConnect?: boolean; reconnecting?: boolean } = {},
+): TestSocket {
   const socket: TestSocket = io(url, {
     transports: ['websocket'],
-    reconnection: false,
     forceNew: true,
+    ...(options.reconnecting === true
+      ? { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 50, randomizationFactor: 0 }
+      : { reconnection: false }),
     autoConnect: options.autoConnect ?? true,
     ...(options.token !== undefined && { auth: { token: options.token } }),
   });
@@ -107,4 +115,13 @@ export function collect(socket: TestSocket): ServerMessages['webhook_event'][] {
 export function closeAllClients(): void {
   for (const socket of open) socket.disconnect();
   open.clear();
+}
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+export function bounded<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
