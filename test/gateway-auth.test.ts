@@ -103,6 +103,7 @@ describe('Socket.IO gateway: authentication', () => {
         message: 'Authentication successful',
         userId: USER,
         accountIds: [ACCOUNT_A, ACCOUNT_B],
+        heartbeatTimeoutMs: srv.config.heartbeatTimeoutMs,
         timestamp: expect.any(Number),
       });
       expectServerTimestamp(success.timestamp, before);
@@ -153,6 +154,7 @@ describe('Socket.IO gateway: authentication', () => {
         message: 'Authentication successful',
         userId: USER,
         accountIds: [ACCOUNT_A],
+        heartbeatTimeoutMs: srv.config.heartbeatTimeoutMs,
         timestamp: expect.any(Number),
       });
       expectServerTimestamp(success.timestamp, before);

@@ -214,8 +214,9 @@ describe('Socket.IO gateway: limits', () => {
       for (let i = 0; i < 100; i++) flooder.socket.emit('heartbeat', { timestamp: i });
 
       expect(await flooder.disconnected()).toBe('io server disconnect');
-      // Without acks, one rate_limited notice per second is enough.
-      expect(flooder.inbox.all('error').map((e) => e.code)).toEqual(['rate_limited']);
+      // Without acks, one rate_limited notice per second is enough; the disconnect is announced with one more.
+      expect(flooder.inbox.all('error').map((e) => e.code)).toEqual(['rate_limited', 'rate_limited']);
+      expect(flooder.inbox.all('error').at(-1)?.message).toMatch(/disconnecting/);
       expect(flooder.inbox.all('heartbeat_response')).toHaveLength(5);
       const event = await publish(url, { accountId: ACCOUNT_A });
       await bystander.waitForDelivery(event.id);

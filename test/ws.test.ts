@@ -45,6 +45,7 @@ describe('raw WebSocket endpoint /ws/notifications', () => {
       message: 'Authentication successful',
       userId: 'u1',
       accountIds: [ACCOUNT_A],
+      heartbeatTimeoutMs: 60_000,
       timestamp: expect.any(Number),
     });
     c.send({ type: 'subscribe', eventTypes: ['comments', 'messages'] });

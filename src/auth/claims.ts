@@ -9,14 +9,15 @@ export type Entitlement = typeof ALL_ACCOUNTS | readonly string[];
 const accountId = z.string().min(1).max(64);
 
 /**
- * The claims we rely on. Ids are strings: Meta's account ids overflow JSON numbers, so a numeric id in a token is a
- * mistyped claim (it may already have lost digits), not something to coerce.
+ * The claims we rely on (other claims are ignored). Ids are strings: Meta's account ids overflow JSON numbers, so a
+ * numeric id in a token is a mistyped claim (it may already have lost digits), not something to coerce. At most
+ * 1 000 accounts: the delivery rooms of one connection are bounded by accounts × event types (README, limits).
  */
-export const claimsSchema = z.looseObject({
+export const claimsSchema = z.object({
   userId: z.string().min(1).max(256).optional(),
   sub: z.string().min(1).max(256).optional(),
   exp: z.number().optional(),
-  accountIds: z.array(accountId).max(10_000).optional(),
+  accountIds: z.array(accountId).max(1000).optional(),
 });
 
 export interface VerifiedToken {

@@ -1,5 +1,6 @@
 import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../auth/claims.js';
-import { mergeRings, type Entry, type HistoryPage, type HistoryQuery, type HistoryStore } from '../notifications/history.js';
+import type { Entry, HistoryPage, HistoryQuery, HistoryStore } from '../notifications/history.js';
+import { mergeLists } from '../notifications/history-merge.js';
 import type { Notification } from '../notifications/notification.js';
 import type { RedisClient } from './redis-connection.js';
 
@@ -152,14 +153,14 @@ export class RedisHistoryStore implements HistoryStore {
     if (query.accounts !== ALL_ACCOUNTS) {
       const accounts = [...new Set(query.accounts)];
       const rings = afterSeq === undefined ? await this.#lists(accounts) : await this.#listsAfter(accounts, afterSeq, cap);
-      return mergeRings(rings, { afterSeq, limit: query.limit, matches });
+      return mergeLists(rings, { afterSeq, limit: query.limit, matches });
     }
     if (afterSeq === undefined) return this.#latestAcrossAccounts(query.limit, matches);
     // Only accounts active after the anchor can hold newer entries. The most recent of them bounds the snapshot.
     const active = await this.client.zRangeByScoreWithScores(this.#keys.accounts, `(${afterSeq}`, '+inf');
     const upTo = active.at(-1)?.score ?? afterSeq;
     const rings = await this.#listsAfter(active.map((a) => a.value), afterSeq, cap);
-    return mergeRings(rings, { afterSeq, limit: query.limit, matches: (e) => e.seq <= upTo && matches(e) });
+    return mergeLists(rings, { afterSeq, limit: query.limit, matches: (e) => e.seq <= upTo && matches(e) });
   }
 
   /**
@@ -187,7 +188,7 @@ export class RedisHistoryStore implements HistoryStore {
     let batch = await batchFrom('+inf');
     // The last sequence number when the walk starts (the record script is atomic: every entry up to it is there).
     const upTo = batch[0]?.score ?? 0;
-    const merge = () => mergeRings(rings, { afterSeq: undefined, limit, matches: (e) => e.seq <= upTo && matches(e) });
+    const merge = () => mergeLists(rings, { afterSeq: undefined, limit, matches: (e) => e.seq <= upTo && matches(e) });
     for (;;) {
       await readLists(batch.slice(0, ACCOUNT_BATCH).map((a) => a.value));
       const next = batch[ACCOUNT_BATCH];

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../auth/claims.js';
+import { LatestEntries, mergeLists, type Sequenced } from './history-merge.js';
 import type { Notification } from './notification.js';
 
 export interface HistoryQuery {
@@ -31,18 +32,28 @@ export interface HistoryStore {
 }
 
 /** A kept notification and its place in arrival order (a sequence shared by every account). */
-export interface Entry {
-  readonly seq: number;
+export interface Entry extends Sequenced {
   readonly notification: Notification;
+}
+
+/** One account's kept notifications, oldest first, and the same entries split by event type (for filtered reads). */
+interface Ring {
+  readonly entries: Entry[];
+  readonly byType: Map<string, Entry[]>;
 }
 
 /**
  * In-process history: a bounded ring per account (`size`), accounts bounded in number (`maxAccounts`, least recently
  * active forgotten first). A global sequence number keeps arrival order across accounts.
+ *
+ * A query costs O(accounts it may read + limit × log), whatever the filter: each ring is indexed by event type, so a
+ * filter never scans entries it does not want; a `*` query walks accounts from the most recently active and stops
+ * as soon as older accounts cannot contribute (measured: README, "Limits").
  */
 export class MemoryHistoryStore implements HistoryStore {
   readonly #size: number;
-  readonly #rings: LRUCache<string, Entry[]>;
+  /** Recency is last-record order: only `record` uses `get`; reads `peek` or iterate, which leaves it alone. */
+  readonly #rings: LRUCache<string, Ring>;
   /**
    * id → the kept notifications with that id, to resolve `since`. Usually one; a comment on one account that mentions
    * another is two notifications (`comments` there, `mentions` here) with the same id.
@@ -62,9 +73,9 @@ export class MemoryHistoryStore implements HistoryStore {
     this.#rings = new LRUCache({
       max: options.maxAccounts,
       dispose: (ring, accountId) => {
-        for (const entry of ring) this.#forget(entry);
+        for (const entry of ring.entries) this.#forget(entry);
         this.#droppedUpTo.delete(accountId);
-        this.#noteDropped(undefined, ring.at(-1)?.seq ?? 0);
+        this.#noteDropped(undefined, ring.entries.at(-1)?.seq ?? 0);
       },
     });
   }
@@ -74,14 +85,22 @@ export class MemoryHistoryStore implements HistoryStore {
     // `get` marks the account as recently active: eviction forgets the accounts that have been quiet longest.
     let ring = this.#rings.get(notification.accountId);
     if (ring === undefined) {
-      ring = [];
+      ring = { entries: [], byType: new Map() };
       this.#rings.set(notification.accountId, ring);
     }
-    ring.push(entry);
-    if (ring.length > this.#size) {
-      const dropped = ring.shift();
+    ring.entries.push(entry);
+    const ofType = ring.byType.get(notification.eventType);
+    if (ofType === undefined) ring.byType.set(notification.eventType, [entry]);
+    else ofType.push(entry);
+    if (ring.entries.length > this.#size) {
+      // The oldest of the ring is also the oldest of its type.
+      const dropped = ring.entries.shift() as Entry;
+      const type = dropped.notification.eventType;
+      const sameType = ring.byType.get(type);
+      sameType?.shift();
+      if (sameType?.length === 0) ring.byType.delete(type);
       this.#forget(dropped);
-      this.#noteDropped(notification.accountId, dropped?.seq ?? 0);
+      this.#noteDropped(notification.accountId, dropped.seq);
     }
     const same = this.#byId.get(notification.id);
     if (same === undefined) this.#byId.set(notification.id, [entry]);
@@ -105,9 +124,36 @@ export class MemoryHistoryStore implements HistoryStore {
     }
     if (afterSeq !== undefined && complete && this.#droppedSince(query.accounts, afterSeq)) complete = false;
     if (!(query.limit > 0)) return { events: [], complete };
-    const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
-    const matches = (entry: Entry) => types === undefined || types.has(entry.notification.eventType);
-    const entries = mergeRings(this.#ringsFor(query.accounts), { afterSeq, limit: query.limit, matches });
+    const types = query.eventTypes === undefined ? undefined : [...new Set(query.eventTypes)];
+    let entries: Entry[];
+    if (query.accounts !== ALL_ACCOUNTS) {
+      const lists: Entry[][] = [];
+      for (const id of new Set(query.accounts)) {
+        const ring = this.#rings.peek(id);
+        if (ring !== undefined) pushLists(lists, ring, types);
+      }
+      entries = mergeLists(lists, { afterSeq, limit: query.limit });
+    } else if (afterSeq === undefined) {
+      // Accounts come most recently active first; one whose newest entry is older than a full page cannot contribute,
+      // nor can any after it.
+      const latest = new LatestEntries<Entry>(query.limit);
+      const lists: Entry[][] = [];
+      for (const ring of this.#rings.values()) {
+        if (latest.beats(newestSeq(ring))) break;
+        lists.length = 0;
+        pushLists(lists, ring, types);
+        for (const list of lists) latest.offer(list);
+      }
+      entries = latest.sorted();
+    } else {
+      // Accounts come most recently active first: only those that recorded after the anchor can hold what follows it.
+      const lists: Entry[][] = [];
+      for (const ring of this.#rings.values()) {
+        if (newestSeq(ring) <= afterSeq) break;
+        pushLists(lists, ring, types);
+      }
+      entries = mergeLists(lists, { afterSeq, limit: query.limit });
+    }
     return { events: entries.map((e) => e.notification), complete };
   }
 
@@ -131,20 +177,7 @@ export class MemoryHistoryStore implements HistoryStore {
     return this.#rings.size;
   }
 
-  *#ringsFor(accounts: Entitlement): Iterable<Entry[]> {
-    if (accounts === ALL_ACCOUNTS) {
-      // `values()` does not touch recency; reading history is not account activity.
-      yield* this.#rings.values();
-      return;
-    }
-    for (const id of new Set(accounts)) {
-      const ring = this.#rings.peek(id);
-      if (ring !== undefined) yield ring;
-    }
-  }
-
-  #forget(entry: Entry | undefined): void {
-    if (entry === undefined) return;
+  #forget(entry: Entry): void {
     const same = this.#byId.get(entry.notification.id);
     const rest = same?.filter((e) => e !== entry) ?? [];
     if (rest.length === 0) this.#byId.delete(entry.notification.id);
@@ -152,85 +185,17 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 }
 
-/** A position in one ring, on a matching entry, moving towards newer (`step` 1) or older (`step` -1) entries. */
-interface Cursor {
-  readonly ring: readonly Entry[];
-  index: number;
-  entry: Entry;
-}
+const newestSeq = (ring: Ring): number => ring.entries.at(-1)?.seq ?? 0;
 
-/**
- * The first `limit` matching entries after `afterSeq` or, without it, the latest `limit`, oldest first, across
- * rings each sorted by seq. A k-way merge on a heap of cursors: O(k log size + limit log k), never a scan and sort of
- * every kept notification, which for a `*` user over full rings (10 000 accounts × 100) stalled the event loop for
- * a quarter of a second per request.
- */
-export function mergeRings(
-  rings: Iterable<readonly Entry[]>,
-  options: { afterSeq: number | undefined; limit: number; matches: (entry: Entry) => boolean },
-): Entry[] {
-  const { afterSeq, limit, matches } = options;
-  const step = afterSeq === undefined ? -1 : 1;
-  /** Moves the cursor onto the next matching entry from `index` on; false when the ring has none left. */
-  const settle = (cursor: Cursor): boolean => {
-    for (let entry = cursor.ring[cursor.index]; entry !== undefined; entry = cursor.ring[(cursor.index += step)]) {
-      if (matches(entry)) {
-        cursor.entry = entry;
-        return true;
-      }
-    }
-    return false;
-  };
-  // Forward: the smallest seq comes out first; backward: the largest.
-  const before = (a: Cursor, b: Cursor) => (a.entry.seq - b.entry.seq) * step < 0;
-
-  const heap: Cursor[] = [];
-  for (const ring of rings) {
-    const first = ring[0];
-    if (first === undefined) continue;
-    const index = afterSeq === undefined ? ring.length - 1 : firstAfter(ring, afterSeq);
-    const cursor: Cursor = { ring, index, entry: first };
-    if (settle(cursor)) heap.push(cursor);
+/** Adds the ring's lists a query reads: the whole ring, or its lists of the asked types. */
+function pushLists(lists: Entry[][], ring: Ring, types: readonly string[] | undefined): void {
+  if (types === undefined) {
+    lists.push(ring.entries);
+    return;
   }
-  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i, before);
-
-  const out: Entry[] = [];
-  while (out.length < limit) {
-    const top = heap[0];
-    if (top === undefined) break;
-    out.push(top.entry);
-    top.index += step;
-    if (!settle(top)) {
-      const last = heap.pop() as Cursor;
-      if (last !== top) heap[0] = last;
-    }
-    siftDown(heap, 0, before);
-  }
-  return step === 1 ? out : out.reverse();
-}
-
-/** Index of the first entry whose seq is greater than `seq` (the ring's length when none is). */
-function firstAfter(ring: readonly Entry[], seq: number): number {
-  let lo = 0;
-  let hi = ring.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((ring[mid] as Entry).seq <= seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function siftDown<T>(heap: T[], start: number, before: (a: T, b: T) => boolean): void {
-  let i = start;
-  for (;;) {
-    const left = 2 * i + 1;
-    const right = left + 1;
-    let best = i;
-    if (left < heap.length && before(heap[left] as T, heap[best] as T)) best = left;
-    if (right < heap.length && before(heap[right] as T, heap[best] as T)) best = right;
-    if (best === i) return;
-    [heap[i], heap[best]] = [heap[best] as T, heap[i] as T];
-    i = best;
+  for (const type of types) {
+    const list = ring.byType.get(type);
+    if (list !== undefined) lists.push(list);
   }
 }
+

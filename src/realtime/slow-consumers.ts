@@ -1,29 +1,18 @@
-import type { Server, Socket } from 'socket.io';
-
-/** How often send backlogs are measured. */
-const CHECK_INTERVAL_MS = 1000;
+import type { Socket } from 'socket.io';
 
 /**
- * Socket.IO has no per-socket send backlog: read the `ws` socket's `bufferedAmount` on the websocket transport and
- * the pending packets on long-polling. A socket past `maxBytes` is handed to `onSlow`. Returns a stop function.
+ * Engine.IO internals read for back-pressure. Socket.IO exposes no per-socket send backlog (TRAPS): on the websocket
+ * transport it is the `ws` socket's `bufferedAmount`, plus the packets Engine.IO holds while that socket is still
+ * writing; on long-polling, the packets waiting for the client's next poll.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function watchSlowConsumers(io: Server<any, any, any, any>, maxBytes: number, onSlow: (socket: Socket) => void) {
-  const timer = setInterval(() => {
-    for (const socket of io.of('/').sockets.values()) {
-      if (backlogBytes(socket) > maxBytes) onSlow(socket);
-    }
-  }, CHECK_INTERVAL_MS);
-  timer.unref();
-  return () => clearInterval(timer);
-}
-
 interface EngineInternals {
-  transport?: { name?: string; socket?: { bufferedAmount?: number } };
+  transport?: { name?: string; socket?: { bufferedAmount?: number; terminate?: () => void } };
   writeBuffer?: Array<{ data?: unknown }>;
+  close(discard?: boolean): void;
 }
 
-function backlogBytes(socket: Socket): number {
+/** Bytes written to a Socket.IO connection that the client has not read yet. */
+export function backlogBytes(socket: Socket): number {
   const conn = socket.conn as unknown as EngineInternals;
   let bytes = conn.transport?.name === 'websocket' ? (conn.transport.socket?.bufferedAmount ?? 0) : 0;
   for (const packet of conn.writeBuffer ?? []) {
@@ -31,4 +20,15 @@ function backlogBytes(socket: Socket): number {
     bytes += typeof data === 'string' ? Buffer.byteLength(data) : data instanceof Buffer ? data.byteLength : 0;
   }
   return bytes;
+}
+
+/**
+ * Cuts a connection at once, whatever it has not sent: a client that does not read would otherwise hold a closing
+ * connection and its backlog (Engine.IO waits for the write buffer to drain, `ws` 30 s for the close handshake).
+ */
+export function cutConnection(socket: Socket): void {
+  const conn = socket.conn as unknown as EngineInternals;
+  const raw = conn.transport?.name === 'websocket' ? conn.transport.socket : undefined;
+  if (raw?.terminate !== undefined) raw.terminate();
+  else conn.close(true);
 }

@@ -2,12 +2,11 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { VerifiedToken } from '../auth/claims.js';
 import { AuthError } from '../auth/token-verifier.js';
-import { isDeliveryRoom } from '../session/rooms.js';
 import { newSessionState } from '../session/state.js';
 import type { GatewayOptions } from '../session/gateway-options.js';
 import type { CloseReason, SessionTransport } from '../session/transport.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './socket-events.js';
-import { watchSlowConsumers } from './slow-consumers.js';
+import { backlogBytes, cutConnection } from './slow-consumers.js';
 
 export type IoServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type IoSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -22,6 +21,8 @@ export interface SocketIoGatewayOptions extends GatewayOptions {
 
 /** SPEC: `maxHttpBufferSize` is kept small. */
 const MAX_HTTP_BUFFER_SIZE = 100_000;
+/** How long a slow consumer's announced disconnect may take to flush before the connection is cut. */
+const SLOW_CONSUMER_GRACE_MS = 1000;
 
 /** Socket.IO as a thin transport over the session core. */
 export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayOptions): IoServer {
@@ -105,12 +106,6 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     });
   });
 
-  const stopWatch = watchSlowConsumers(io, options.maxClientBufferBytes, (socket) => {
-    logger.warn({ socketId: socket.id }, 'disconnecting a slow consumer');
-    hub.registry.get(socket.id)?.close('slow_consumer');
-  });
-  io.engine.on('close', stopWatch);
-  httpServer.once('close', stopWatch);
   return io;
 }
 
@@ -157,18 +152,24 @@ function socketLink(io: IoServer, socket: IoSocket, canBroadcast: () => boolean)
       }
       (socket as unknown as DirectSocket).packet({ type: EVENT_PACKET, data: [event, payload] });
     },
-    setRooms(rooms) {
-      const current = [...socket.rooms].filter(isDeliveryRoom);
-      for (const room of current) if (!rooms.has(room)) void socket.leave(room);
-      const added = [...rooms].filter((room) => !socket.rooms.has(room));
-      if (added.length > 0) void socket.join(added);
+    joinRooms(rooms) {
+      void socket.join(rooms as string[]);
     },
+    leaveRooms(rooms) {
+      for (const room of rooms) void socket.leave(room);
+    },
+    backlogBytes: () => backlogBytes(socket),
     close(reason: CloseReason) {
       // On shutdown, close the transport rather than the Socket.IO session: the client then reconnects by itself
       // (to another instance), and its session is kept for recovery where the adapter is shared. Every other reason
       // is a deliberate server disconnect, which the client must not undo by reconnecting.
-      if (reason === 'shutdown') socket.conn.close();
-      else socket.disconnect(true);
+      if (reason === 'shutdown') {
+        socket.conn.close();
+        return;
+      }
+      socket.disconnect(true);
+      // A client that does not read would hold the closing connection and its backlog: cut it after a short grace.
+      if (reason === 'slow_consumer') setTimeout(() => cutConnection(socket), SLOW_CONSUMER_GRACE_MS).unref();
     },
   };
 }

@@ -62,6 +62,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     heartbeatSweepMs: config.heartbeatSweepMs,
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     socketEventRateLimit: config.socketEventRateLimit,
+    maxClientBufferBytes: config.maxClientBufferBytes,
   });
 
   // Engine.IO wraps the 'request' listeners present when it attaches and passes them only what is not /socket.io;

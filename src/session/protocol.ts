@@ -6,7 +6,10 @@ export type SessionErrorCode =
   | 'invalid_payload'
   | 'invalid_event_type'
   | 'forbidden_account'
-  | 'rate_limited';
+  | 'rate_limited'
+  | 'unavailable'
+  | 'heartbeat_timeout'
+  | 'slow_consumer';
 
 export interface ErrorPayload {
   code: SessionErrorCode;
@@ -18,6 +21,8 @@ export interface AuthSuccessPayload {
   message: 'Authentication successful';
   userId: string;
   accountIds: string[];
+  /** The server's HEARTBEAT_TIMEOUT_MS, so that clients pace their heartbeats. */
+  heartbeatTimeoutMs: number;
   timestamp: number;
 }
 

@@ -1,4 +1,4 @@
-import { ALL_ACCOUNTS } from '../auth/claims.js';
+import { ALL_ACCOUNTS, type Entitlement } from '../auth/claims.js';
 import type { Notification } from '../notifications/notification.js';
 import { effectiveAccounts, isAuthenticated, type SessionState } from './state.js';
 
@@ -15,15 +15,40 @@ export const roomsForNotification = (n: Pick<Notification, 'accountId' | 'eventT
   allAccountsRoom(n.eventType),
 ];
 
-export function roomsForSession(state: SessionState): Set<string> {
-  const rooms = new Set<string>();
-  if (!isAuthenticated(state)) return rooms;
-  const accounts = effectiveAccounts(state);
-  for (const type of state.subscriptions) {
-    if (accounts === ALL_ACCOUNTS) rooms.add(allAccountsRoom(type));
-    else for (const id of accounts) rooms.add(accountRoom(id, type));
-  }
-  return rooms;
+export const isDeliveryRoom = (room: string): boolean => room.startsWith('a:') || room.startsWith('t:');
+
+/**
+ * The rooms of a connection, as the two lists they are the product of. Rooms are never listed whole: a change is
+ * computed dimension by dimension (`roomsOnlyIn`), so that its cost is the rooms it adds or removes, not the rooms held.
+ */
+export interface RoomPlan {
+  readonly accounts: Entitlement;
+  readonly types: readonly string[];
 }
 
-export const isDeliveryRoom = (room: string): boolean => room.startsWith('a:') || room.startsWith('t:');
+export const NO_ROOMS: RoomPlan = { accounts: [], types: [] };
+
+export function roomPlan(state: SessionState): RoomPlan {
+  if (!isAuthenticated(state)) return NO_ROOMS;
+  const accounts = effectiveAccounts(state);
+  return { accounts: accounts === ALL_ACCOUNTS ? ALL_ACCOUNTS : [...new Set(accounts)], types: [...state.subscriptions] };
+}
+
+export const roomCount = (plan: RoomPlan): number =>
+  (plan.accounts === ALL_ACCOUNTS ? 1 : plan.accounts.length) * plan.types.length;
+
+/** The rooms of `from` that `to` does not have, one at a time: O(|from.accounts| + rooms yielded). */
+export function* roomsOnlyIn(from: RoomPlan, to: RoomPlan): Generator<string> {
+  const toTypes = new Set(to.types);
+  if (from.accounts === ALL_ACCOUNTS) {
+    for (const type of from.types) if (to.accounts !== ALL_ACCOUNTS || !toTypes.has(type)) yield allAccountsRoom(type);
+    return;
+  }
+  const toAccounts = to.accounts === ALL_ACCOUNTS ? undefined : new Set(to.accounts);
+  // An account both plans share keeps the types both share: only the types `to` dropped are yielded for it.
+  const dropped = from.types.filter((type) => !toTypes.has(type));
+  for (const account of from.accounts) {
+    const types = toAccounts?.has(account) ? dropped : from.types;
+    for (const type of types) yield accountRoom(account, type);
+  }
+}

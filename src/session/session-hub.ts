@@ -4,7 +4,7 @@ import { AUTH_FAILURE, AuthError, type TokenVerifier } from '../auth/token-verif
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { startHeartbeatSweeper } from './heartbeat-sweeper.js';
+import { startBacklogSweeper, startHeartbeatSweeper } from './sweepers.js';
 import { SessionRegistry } from './registry.js';
 import { AUTH_FAILURE_LABEL, Session, type SessionDeps } from './session.js';
 import type { SessionState } from './state.js';
@@ -20,6 +20,7 @@ export interface SessionHubOptions {
   readonly heartbeatSweepMs: number;
   readonly maxConnectionsPerUser: number;
   readonly socketEventRateLimit: number;
+  readonly maxClientBufferBytes: number;
 }
 
 /** Seconds of over-limit traffic (at twice the limit) after which a flooding client is disconnected. */
@@ -33,7 +34,7 @@ const ABUSE_FACTOR = 3;
 export class SessionHub {
   readonly registry = new SessionRegistry<Session>();
   readonly #deps: SessionDeps;
-  readonly #stopSweeper: () => void;
+  readonly #stopSweepers: Array<() => void>;
 
   constructor(readonly options: SessionHubOptions) {
     this.#deps = {
@@ -43,17 +44,19 @@ export class SessionHub {
       metrics: options.metrics,
       logger: options.logger,
       authTimeoutMs: options.authTimeoutMs,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       maxConnectionsPerUser: options.maxConnectionsPerUser,
+      maxClientBufferBytes: options.maxClientBufferBytes,
       eventLimiter: new RateLimiterMemory({ points: options.socketEventRateLimit, duration: 1 }),
       abuseLimiter: new RateLimiterMemory({
         points: options.socketEventRateLimit * ABUSE_FACTOR,
         duration: ABUSE_WINDOW_S,
       }),
     };
-    this.#stopSweeper = startHeartbeatSweeper(this.registry, {
-      timeoutMs: options.heartbeatTimeoutMs,
-      sweepMs: options.heartbeatSweepMs,
-    });
+    this.#stopSweepers = [
+      startHeartbeatSweeper(this.registry, { timeoutMs: options.heartbeatTimeoutMs, sweepMs: options.heartbeatSweepMs }),
+      startBacklogSweeper(this.registry),
+    ];
   }
 
   open(state: SessionState, link: SessionTransport, options: { handshake?: VerifiedToken; recovered?: boolean } = {}) {
@@ -91,6 +94,6 @@ export class SessionHub {
   }
 
   stop(): void {
-    this.#stopSweeper();
+    for (const stop of this.#stopSweepers) stop();
   }
 }

@@ -6,10 +6,10 @@ import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
 import type { AuthFailureReason, Metrics } from '../observability/metrics.js';
 import { handleEvent } from './client-events.js';
-import { authenticatePayload, describeIssue } from './payloads.js';
+import { authenticatePayload, describeIssue, isPlainPayload } from './payloads.js';
 import type { Answer, ServerMessages, SessionErrorCode } from './protocol.js';
 import type { SessionRegistry } from './registry.js';
-import { roomsForSession } from './rooms.js';
+import { NO_ROOMS, roomPlan, roomsOnlyIn, type RoomPlan } from './rooms.js';
 import { isAuthenticated, rescope, type SessionState } from './state.js';
 import type { CloseReason, SessionTransport } from './transport.js';
 
@@ -20,7 +20,11 @@ export interface SessionDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly authTimeoutMs: number;
+  /** Told to clients in `auth_success`, so that they pace their heartbeats. */
+  readonly heartbeatTimeoutMs: number;
   readonly maxConnectionsPerUser: number;
+  /** Unsent bytes past which a connection is closed as a slow consumer. */
+  readonly maxClientBufferBytes: number;
   /** Client events per second per connection. */
   readonly eventLimiter: RateLimiterMemory;
   /** Rejected events per connection over a longer window; exhausting it is sustained abuse. */
@@ -40,6 +44,24 @@ export const AUTH_FAILURE_LABEL: Record<AuthFailureMessage, AuthFailureReason> =
 /** Longest delay setTimeout honours; a later expiry is re-armed when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Room joins and leaves applied per event-loop turn. A change of scope can move up to 24 000 rooms (12 000 out, 12 000
+ * in, about 15 ms of adapter work): in slices, no turn holds the loop for more than about a millisecond.
+ */
+const ROOM_SLICE = 1000;
+/**
+ * Room changes that cost one client event of the rate budget: a connection changing its whole scope at the allowed
+ * event rate would otherwise keep a core busy. At 500, a full scope change costs about a second of the budget.
+ */
+const ROOM_CHANGES_PER_EVENT = 500;
+
+/** Sentences of the `error` event that announces a disconnect the server decided. */
+const DISCONNECT_NOTICE: Partial<Record<CloseReason, [code: SessionErrorCode, message: string]>> = {
+  heartbeat_timeout: ['heartbeat_timeout', 'No event within the heartbeat timeout; disconnecting'],
+  slow_consumer: ['slow_consumer', 'Too much unsent data: the client is not reading; disconnecting'],
+  rate_limited: ['rate_limited', 'Sustained flooding; disconnecting'],
+};
+
 /** One client connection's protocol, whatever its transport. */
 export class Session {
   readonly id: string;
@@ -47,7 +69,13 @@ export class Session {
   #authTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #rateLimitedNotice = 0;
+  /** Set once the server decided to end the connection (its last words are still sent). */
+  #closing = false;
   #closed = false;
+  /** The rooms the transport holds, or will once the pending change is applied. */
+  #rooms: RoomPlan = NO_ROOMS;
+  /** Room changes, applied one after the other. */
+  #roomWork: Promise<void> = Promise.resolve();
 
   constructor(
     readonly state: SessionState,
@@ -65,7 +93,7 @@ export class Session {
   open(options: { handshake?: VerifiedToken; recovered?: boolean } = {}): void {
     this.deps.registry.add(this);
     if (options.handshake !== undefined) {
-      this.#accept(options.handshake);
+      void this.#accept(options.handshake);
       return;
     }
     if (isAuthenticated(this.state)) {
@@ -81,7 +109,9 @@ export class Session {
       }
       this.deps.registry.bindUser(this, userId);
       this.#armExpiry();
-      if (!options.recovered) this.link.setRooms(roomsForSession(this.state));
+      // Socket.IO restores a recovered session's rooms itself.
+      if (options.recovered) this.#rooms = roomPlan(this.state);
+      else void this.syncRooms();
       return;
     }
     // From the first connect, not this one: a recovered session must not restart its deadline.
@@ -99,11 +129,15 @@ export class Session {
     if (!(await this.#withinRateLimit(ack))) return;
     if (this.#closed) return;
     if (event === 'authenticate') {
-      this.#authenticate(payload, ack);
+      await this.#authenticate(payload, ack);
       return;
     }
     if (event !== 'heartbeat' && !isAuthenticated(this.state)) {
       this.error('not_authenticated', 'Authenticate first', ack);
+      return;
+    }
+    if (!isPlainPayload(payload)) {
+      this.error('invalid_payload', 'Invalid payload: expected a JSON object', ack);
       return;
     }
     try {
@@ -127,8 +161,16 @@ export class Session {
     ack?.(answer.payload);
   }
 
+  /** Sends one message; a client that has stopped reading is disconnected once its backlog passes the bound. */
   send<E extends keyof ServerMessages>(event: E, payload: ServerMessages[E]): void {
-    if (!this.#closed) this.link.send(event, payload);
+    if (this.#closed) return;
+    this.link.send(event, payload);
+    if (!this.#closing) this.checkBacklog();
+  }
+
+  /** Closes the connection as a slow consumer when its unsent data passes `maxClientBufferBytes`. */
+  checkBacklog(): void {
+    if (this.link.backlogBytes() > this.deps.maxClientBufferBytes) this.close('slow_consumer');
   }
 
   error(code: SessionErrorCode, message: string, ack?: Ack): void {
@@ -139,9 +181,40 @@ export class Session {
     this.error('invalid_payload', describeIssue(error), ack);
   }
 
-  /** Recomputes the delivery rooms after a change of subscriptions, scope or entitlement. */
-  syncRooms(): void {
-    this.link.setRooms(roomsForSession(this.state));
+  /**
+   * Brings the delivery rooms in line with the state after a change of subscriptions, scope or entitlement. Changes
+   * apply in order, in slices; resolves once this one is applied. Their cost is charged to the event budget.
+   */
+  syncRooms(): Promise<void> {
+    const from = this.#rooms;
+    const to = roomPlan(this.state);
+    this.#rooms = to;
+    this.#roomWork = this.#roomWork.then(() => this.#applyRooms(from, to));
+    return this.#roomWork;
+  }
+
+  async #applyRooms(from: RoomPlan, to: RoomPlan): Promise<void> {
+    let changes = 0;
+    const steps = [
+      [roomsOnlyIn(from, to), (rooms: string[]) => this.link.leaveRooms(rooms)],
+      [roomsOnlyIn(to, from), (rooms: string[]) => this.link.joinRooms(rooms)],
+    ] as const;
+    for (const [rooms, apply] of steps) {
+      for (;;) {
+        if (this.#closed) return;
+        const slice: string[] = [];
+        for (let next = rooms.next(); !next.done; next = rooms.next()) {
+          slice.push(next.value);
+          if (slice.length === ROOM_SLICE) break;
+        }
+        if (slice.length > 0) apply(slice);
+        changes += slice.length;
+        if (slice.length < ROOM_SLICE) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    const cost = Math.floor(changes / ROOM_CHANGES_PER_EVENT);
+    if (cost > 0) await this.deps.eventLimiter.penalty(this.id, cost);
   }
 
   /** `auth_failed {reason}`, counted, then disconnect. */
@@ -153,8 +226,18 @@ export class Session {
     this.close('auth_failed');
   }
 
+  /** Ends the connection; a disconnect the server decides is announced first (SPEC). */
   close(reason: CloseReason): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
+    const notice = DISCONNECT_NOTICE[reason];
+    if (notice !== undefined) {
+      const { logger } = this.deps;
+      const fields = { sessionId: this.id, transport: this.transport, userId: this.state.userId, reason };
+      if (reason === 'heartbeat_timeout') logger.info(fields, 'disconnecting a client');
+      else logger.warn(fields, 'disconnecting a client');
+      this.error(...notice);
+    }
     this.link.close(reason);
     this.dispose();
   }
@@ -174,7 +257,7 @@ export class Session {
     return this.#closed;
   }
 
-  #authenticate(payload: unknown, ack?: Ack): void {
+  #authenticate(payload: unknown, ack?: Ack): Promise<void> | void {
     const parsed = authenticatePayload.safeParse(payload);
     if (!parsed.success) {
       this.fail(AUTH_FAILURE.invalidToken, ack);
@@ -192,11 +275,11 @@ export class Session {
       this.fail(AUTH_FAILURE.userMismatch, ack);
       return;
     }
-    this.#accept(token, ack);
+    return this.#accept(token, ack);
   }
 
   /** Makes the session authenticated as `token` says (first time, or a refresh with a fresh token). */
-  #accept(token: VerifiedToken, ack?: Ack): void {
+  async #accept(token: VerifiedToken, ack?: Ack): Promise<void> {
     const { registry, maxConnectionsPerUser } = this.deps;
     if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) {
       this.fail(AUTH_FAILURE.tooManyConnections, ack);
@@ -214,7 +297,9 @@ export class Session {
     this.#authTimer = undefined;
     registry.bindUser(this, token.userId);
     this.#armExpiry();
-    this.syncRooms();
+    // A narrower entitlement leaves its rooms before the client is told it is in effect.
+    await this.syncRooms();
+    if (this.#closed) return;
     this.deps.logger.info({ sessionId: this.id, transport: this.transport, userId: token.userId, refresh }, 'authenticated');
     this.reply(
       {
@@ -223,6 +308,7 @@ export class Session {
           message: 'Authentication successful',
           userId: token.userId,
           accountIds: entitlementToList(token.entitlement),
+          heartbeatTimeoutMs: this.deps.heartbeatTimeoutMs,
           timestamp: Date.now(),
         },
       },
@@ -254,7 +340,6 @@ export class Session {
     try {
       await this.deps.abuseLimiter.consume(this.id);
     } catch {
-      this.deps.logger.warn({ sessionId: this.id, transport: this.transport }, 'disconnecting a client for sustained event flooding');
       this.close('rate_limited');
       return false;
     }

@@ -12,7 +12,11 @@ export interface SessionTransport {
   readonly kind: Transport;
   readonly id: string;
   send<E extends keyof ServerMessages>(event: E, payload: ServerMessages[E]): void;
-  /** Makes the connection a member of exactly these delivery rooms. */
-  setRooms(rooms: ReadonlySet<string>): void;
+  /** Adds the connection to these delivery rooms (none of which it holds). */
+  joinRooms(rooms: readonly string[]): void;
+  /** Removes the connection from these delivery rooms (all of which it holds). */
+  leaveRooms(rooms: readonly string[]): void;
+  /** Bytes sent to the connection that the client has not read yet. */
+  backlogBytes(): number;
   close(reason: CloseReason): void;
 }

@@ -6,10 +6,12 @@ export class RoomIndex<C> {
   readonly #members = new Map<string, Set<C>>();
   readonly #roomsOf = new Map<C, Set<string>>();
 
-  /** Makes `conn` a member of exactly `rooms`. */
-  set(conn: C, rooms: ReadonlySet<string>): void {
-    const current = this.#roomsOf.get(conn) ?? new Set<string>();
-    for (const room of current) if (!rooms.has(room)) this.#leave(conn, room);
+  join(conn: C, rooms: readonly string[]): void {
+    let held = this.#roomsOf.get(conn);
+    if (held === undefined) {
+      held = new Set();
+      this.#roomsOf.set(conn, held);
+    }
     for (const room of rooms) {
       let members = this.#members.get(room);
       if (members === undefined) {
@@ -17,9 +19,17 @@ export class RoomIndex<C> {
         this.#members.set(room, members);
       }
       members.add(conn);
+      held.add(room);
     }
-    if (rooms.size === 0) this.#roomsOf.delete(conn);
-    else this.#roomsOf.set(conn, new Set(rooms));
+  }
+
+  leave(conn: C, rooms: readonly string[]): void {
+    const held = this.#roomsOf.get(conn);
+    for (const room of rooms) {
+      this.#leave(conn, room);
+      held?.delete(room);
+    }
+    if (held?.size === 0) this.#roomsOf.delete(conn);
   }
 
   remove(conn: C): void {
@@ -35,10 +45,6 @@ export class RoomIndex<C> {
     const union = new Set<C>();
     for (const set of sets) for (const conn of set) union.add(conn);
     return union;
-  }
-
-  get roomCount(): number {
-    return this.#members.size;
   }
 
   #leave(conn: C, room: string): void {

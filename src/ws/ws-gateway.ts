@@ -13,6 +13,8 @@ import { RoomIndex } from './room-index.js';
 export const WS_PATH = '/ws/notifications';
 /** SPEC: frames over 64 KiB close the connection with 1009. */
 const MAX_FRAME_BYTES = 64 * 1024;
+/** How long a slow consumer's close may take to flush before the connection is cut (`ws` would wait 30 s). */
+const SLOW_CONSUMER_GRACE_MS = 1000;
 
 const CLOSE: Record<CloseReason, [code: number, reason: string]> = {
   auth_failed: [1008, 'Authentication failed'],
@@ -91,12 +93,17 @@ export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions)
       send(event, payload) {
         if (ws.readyState === WebSocket.OPEN) ws.send(encode(event, payload));
       },
-      setRooms(next) {
-        rooms.set(id, next);
+      joinRooms(names) {
+        rooms.join(id, names);
       },
+      leaveRooms(names) {
+        rooms.leave(id, names);
+      },
+      backlogBytes: () => ws.bufferedAmount,
       close(reason) {
         const [code, text] = CLOSE[reason];
         ws.close(code, text);
+        if (reason === 'slow_consumer') setTimeout(() => ws.terminate(), SLOW_CONSUMER_GRACE_MS).unref();
       },
     };
   }
@@ -109,7 +116,6 @@ export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions)
         if (conn === undefined || conn.ws.readyState !== WebSocket.OPEN) continue;
         const { ws, session } = conn;
         if (ws.bufferedAmount > options.maxClientBufferBytes) {
-          logger.warn({ sessionId: session.id }, 'disconnecting a slow websocket consumer');
           session.close('slow_consumer');
           continue;
         }
@@ -136,7 +142,10 @@ function encode<E extends keyof ServerMessages>(event: E, payload: ServerMessage
   return JSON.stringify({ type: event, ...payload });
 }
 
-/** A client frame as `{type, payload}`, or the reason it cannot be used. */
+/**
+ * A client frame as `{type, payload}`, or the reason it cannot be used. The frame itself is the payload (the event's
+ * schema reads only its own keys and drops `type`): never copied, whatever the number of keys it carries.
+ */
 function decode(data: RawData, isBinary: boolean): { type: string; payload: Record<string, unknown> } | string {
   if (isBinary) return 'Binary frames are not supported; send JSON text';
   let value: unknown;
@@ -146,7 +155,8 @@ function decode(data: RawData, isBinary: boolean): { type: string; payload: Reco
     return 'Invalid JSON';
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'Expected a JSON object';
-  const { type, ...payload } = value as Record<string, unknown>;
+  const payload = value as Record<string, unknown>;
+  const type = payload.type;
   if (typeof type !== 'string' || !isClientEvent(type)) return 'Unknown message type';
   return { type, payload };
 }

@@ -18,3 +18,18 @@ export function startHeartbeatSweeper(
   timer.unref();
   return () => clearInterval(timer);
 }
+
+/** How often send backlogs are measured between sends. */
+const BACKLOG_CHECK_MS = 1000;
+
+/**
+ * Broadcasts reach Socket.IO connections through the adapter, past the session's own check at each send: measure
+ * every connection's backlog once a second, so that a client that stops reading notifications is found too.
+ */
+export function startBacklogSweeper(registry: SessionRegistry<Session>): () => void {
+  const timer = setInterval(() => {
+    for (const session of registry.values()) session.checkBacklog();
+  }, BACKLOG_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
