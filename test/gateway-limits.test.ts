@@ -12,7 +12,7 @@ import {
   unauthenticatedClient,
   type TestClient,
 } from './helpers/realtime.js';
-import type { ServerMessages } from '../src/session/protocol.js';
+import type { ServerMessages } from '../src/protocol/server-messages.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 

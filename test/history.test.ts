@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification } from '../src/notifications/notification.js';
-import type { HistoryPayload } from '../src/session/protocol.js';
+import type { ServerMessages } from '../src/protocol/server-messages.js';
+
+type HistoryPayload = ServerMessages['history'];
 import { closeAllClients, connected, createClient, nextEvent, request, type TestSocket } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { accountRoom, allAccountsRoom, roomsOnlyIn, type RoomPlan } from '../src/session/rooms.js';
+import { accountRoom, allAccountsRoom, roomsOnlyIn, type RoomPlan } from '../src/delivery/rooms.js';
 
 const full = (plan: RoomPlan): Set<string> =>
   new Set(

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDedupeStore, type DedupeStore } from '../src/notifications/dedupe.js';
 import { createLogger } from '../src/observability/logger.js';
-import { createIngestor } from '../src/webhooks/ingest.js';
+import { createPublishOnce } from '../src/notifications/publish-once.js';
 import { EXPECTED_NOTIFICATIONS } from './fixtures/instagram/expected.js';
 import { closeAllClients } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
@@ -199,7 +199,7 @@ describe('dedupe', () => {
       release: (id) => later(void claimed.delete(id)),
     };
     const published: string[] = [];
-    const ingest = createIngestor({
+    const ingest = createPublishOnce({
       dedupe: slowStore,
       publisher: { publish: (n) => void published.push(n.id) },
       logger: createLogger('silent'),
@@ -217,7 +217,7 @@ describe('dedupe', () => {
     const store = new MemoryDedupeStore({ ttlMs: 60_000, maxEntries: 100 });
     const published: string[] = [];
     let failNext = true;
-    const ingest = createIngestor({
+    const ingest = createPublishOnce({
       dedupe: store,
       publisher: {
         publish: (n) => {

@@ -1,10 +1,5 @@
 import { z } from 'zod';
-
-/** `accountIds: ["*"]` entitles a user to every Instagram account. */
-export const ALL_ACCOUNTS = '*';
-
-/** Which Instagram accounts a user may see: every one, or a list (possibly empty: authenticated but sees nothing). */
-export type Entitlement = typeof ALL_ACCOUNTS | readonly string[];
+import { ALL_ACCOUNTS, type Entitlement } from '../notifications/entitlement.js';
 
 const accountId = z.string().min(1).max(64);
 
@@ -34,9 +29,3 @@ export function toVerifiedToken(claims: z.infer<typeof claimsSchema>): VerifiedT
   const entitlement: Entitlement = ids.includes(ALL_ACCOUNTS) ? ALL_ACCOUNTS : Object.freeze([...new Set(ids)]);
   return { userId, entitlement, ...(claims.exp !== undefined && { expiresAt: claims.exp * 1000 }) };
 }
-
-/** How an entitlement is echoed to clients: the claim's list, or `["*"]`. */
-export const entitlementToList = (e: Entitlement): string[] => (e === ALL_ACCOUNTS ? [ALL_ACCOUNTS] : [...e]);
-
-export const isEntitledTo = (e: Entitlement, accountId: string): boolean =>
-  e === ALL_ACCOUNTS || e.includes(accountId);

@@ -1,25 +1,8 @@
 import { createPublicKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Config } from '../config/config.js';
+import { AuthError } from '../protocol/errors.js';
 import { claimsSchema, toVerifiedToken, type VerifiedToken } from './claims.js';
-
-/** The sentences SPEC fixes for `auth_failed.reason` and `connect_error.message`. */
-export const AUTH_FAILURE = {
-  invalidToken: 'Invalid token',
-  tokenExpired: 'Token expired',
-  userMismatch: 'User ID mismatch',
-  timeout: 'Authentication timeout',
-  tooManyConnections: 'Too many connections',
-} as const;
-
-export type AuthFailureMessage = (typeof AUTH_FAILURE)[keyof typeof AUTH_FAILURE];
-
-export class AuthError extends Error {
-  override readonly name = 'AuthError';
-  constructor(readonly reason: AuthFailureMessage) {
-    super(reason);
-  }
-}
 
 export interface TokenVerifier {
   /** Verifies signature, algorithm, exp, iss, aud and the claims' types; throws AuthError. */
@@ -39,17 +22,17 @@ export function createTokenVerifier(jwtConfig: Config['jwt']): TokenVerifier {
   return {
     verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
-        throw new AuthError(AUTH_FAILURE.invalidToken);
+        throw new AuthError('invalid_token');
       }
       let payload: unknown;
       try {
         payload = jwt.verify(token, key, options);
       } catch (err) {
-        throw new AuthError(err instanceof jwt.TokenExpiredError ? AUTH_FAILURE.tokenExpired : AUTH_FAILURE.invalidToken);
+        throw new AuthError(err instanceof jwt.TokenExpiredError ? 'token_expired' : 'invalid_token');
       }
       const claims = claimsSchema.safeParse(payload);
       const verified = claims.success ? toVerifiedToken(claims.data) : undefined;
-      if (verified === undefined) throw new AuthError(AUTH_FAILURE.invalidToken);
+      if (verified === undefined) throw new AuthError('invalid_token');
       return verified;
     },
   };

@@ -1,4 +1,4 @@
-import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../auth/claims.js';
+import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../notifications/entitlement.js';
 import type { Entry, HistoryPage, HistoryQuery, HistoryStore } from '../notifications/history.js';
 import { mergeLists } from '../notifications/history-merge.js';
 import type { Notification } from '../notifications/notification.js';

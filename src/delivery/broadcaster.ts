@@ -3,9 +3,12 @@ import type { HistoryStore } from '../notifications/history.js';
 import type { Notification } from '../notifications/notification.js';
 import type { Publisher } from '../notifications/publisher.js';
 import type { Metrics } from '../observability/metrics.js';
-import { roomsForNotification } from '../session/rooms.js';
+import { roomsForNotification } from './rooms.js';
 
-/** A transport's delivery: one emit of a notification to the union of rooms (one encode, no per-client loop). */
+/**
+ * A transport's delivery of one notification to the union of its rooms: one encode, handed to every member by the
+ * transport (Socket.IO's adapter, or the raw WebSocket room index), never a loop over every connection.
+ */
 export interface RoomEmitter {
   emitToRooms(rooms: string[], notification: Notification): void;
 }

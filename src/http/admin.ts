@@ -5,14 +5,14 @@ import { normalizeWebhook } from '../notifications/normalize/index.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
 import { accountIdsOf } from '../session/state.js';
-import type { Ingest } from '../webhooks/ingest.js';
+import type { PublishOnce } from '../notifications/publish-once.js';
 import { requireBearer } from './bearer.js';
 
 /** The guide's "debug commands", made real, behind `ADMIN_TOKEN`. */
 export function adminRouter(options: {
   token: string;
   registry: SessionRegistry<Session>;
-  ingest: Ingest;
+  ingest: PublishOnce;
   isDraining: () => boolean;
 }): Router {
   const router = Router();

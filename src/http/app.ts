@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
-import type { Ingest } from '../webhooks/ingest.js';
+import type { PublishOnce } from '../notifications/publish-once.js';
 import { webhookRouter } from '../webhooks/router.js';
 import { adminRouter } from './admin.js';
 import { errorHandler, notFound } from './errors.js';
@@ -21,7 +21,7 @@ export interface AppDeps {
   readonly readiness: Readiness;
   /** True once shutdown began: webhooks and admin events are then refused with 503, so that Meta retries them. */
   readonly isDraining: () => boolean;
-  readonly ingest: Ingest;
+  readonly ingest: PublishOnce;
   readonly registry: SessionRegistry<Session>;
   readonly startedAt: number;
 }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../auth/claims.js';
+import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../notifications/entitlement.js';
 import { LatestEntries, mergeLists, type Sequenced } from './history-merge.js';
 import type { Notification } from './notification.js';
 

@@ -1,20 +1,24 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { createClientAddress } from '../admission/client-address.js';
+import { createConnectionAdmission } from '../admission/connection-admission.js';
+import { createOriginPolicy } from '../admission/origins.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
 import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
 import { createBroadcaster } from '../delivery/broadcaster.js';
+import { relayAcrossInstances } from '../delivery/cluster-fanout.js';
+import { socketIoEmitter } from '../delivery/socketio-emitter.js';
+import { WebSocketRooms } from '../delivery/websocket-rooms.js';
 import { createApp } from '../http/app.js';
-import { createClientAddress } from '../http/client-address.js';
-import { createOriginPolicy } from '../http/origins.js';
-import type { Notification } from '../notifications/notification.js';
+import { createPublishOnce } from '../notifications/publish-once.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
-import { attachSocketIo, type IoServer } from '../realtime/socketio-gateway.js';
 import { SessionHub } from '../session/session-hub.js';
-import { attachWebSocket } from '../ws/ws-gateway.js';
-import { createIngestor } from '../webhooks/ingest.js';
+import { attachSocketIo } from '../transports/socketio/gateway.js';
+import type { IoServer } from '../transports/socketio/types.js';
+import { encodeNotification } from '../transports/websocket/codec.js';
+import { attachWebSocket } from '../transports/websocket/gateway.js';
 import { trackConnections } from './connections.js';
 
 export interface NotificationServer {
@@ -47,7 +51,7 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
   const startedAt = Date.now();
-  const metrics = createMetrics();
+  const metrics = createMetrics({ clustered: config.redisUrl !== undefined });
   let draining = false;
 
   const backend = createBackend(config, logger);
@@ -69,43 +73,34 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   // the Express app, built later (it needs the publisher), is reached through this one.
   const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => app(req, res));
   const connections = trackConnections(httpServer);
-  const perMinute = (points: number) =>
-    config.connectRateLimit > 0 ? new RateLimiterMemory({ points, duration: 60 }) : undefined;
-  const connectLimiter = perMinute(config.connectRateLimit);
-  const handshakeLimiter = perMinute(config.connectRateLimit * 2);
-  const edge = {
+  const clientAddress = createClientAddress(config.trustProxy);
+  const gateway = {
     hub,
     metrics,
     logger,
-    origins: createOriginPolicy(config.clientOrigins),
-    clientAddress: createClientAddress(config.trustProxy),
-    connectLimiter,
-    handshakeLimiter,
-    maxClientBufferBytes: config.maxClientBufferBytes,
-    isDraining: () => draining,
+    clientAddress,
+    admission: createConnectionAdmission({
+      isDraining: () => draining,
+      origins: createOriginPolicy(config.clientOrigins),
+      clientKey: clientAddress,
+      connectRateLimit: config.connectRateLimit,
+    }),
   };
   const io = attachSocketIo(httpServer, {
-    ...edge,
+    ...gateway,
     recoveryWindowMs: config.recoveryWindowMs,
     adapter: backend.adapter,
     canBroadcast: () => backend.notReadyReason() === undefined,
   });
-  const ws = attachWebSocket(httpServer, edge);
-  // Raw WebSocket clients of the other instances are reached through the adapter's server-side events.
-  if (backend.clustered) io.on('notification', (rooms, notification) => ws.emitToRooms(rooms, notification));
+  const wsRooms = new WebSocketRooms(encodeNotification);
+  const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
 
   const publisher = createBroadcaster({
     history,
     metrics,
-    emitters: [
-      { emitToRooms: (rooms, notification) => io.to(rooms).emit('webhook_event', notification) },
-      ws,
-      ...(backend.clustered
-        ? [{ emitToRooms: (rooms: string[], n: Notification) => io.serverSideEmit('notification', rooms, n) }]
-        : []),
-    ],
+    emitters: [socketIoEmitter(io), wsRooms, ...(backend.clustered ? [relayAcrossInstances(io, wsRooms)] : [])],
   });
-  const ingest = createIngestor({ dedupe, publisher, logger });
+  const ingest = createPublishOnce({ dedupe, publisher, logger });
   const app = createApp({
     config,
     logger,

@@ -1,4 +1,4 @@
-import type { Transport } from '../observability/metrics.js';
+import type { Transport } from '../protocol/codes.js';
 import type { SessionState } from './state.js';
 
 /** What the registry needs of a connection: its id, transport, state and a way to close it. */

@@ -1,12 +1,13 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { VerifiedToken } from '../auth/claims.js';
-import { AUTH_FAILURE, AuthError, type TokenVerifier } from '../auth/token-verifier.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startBacklogSweeper, startHeartbeatSweeper } from './sweepers.js';
 import { SessionRegistry } from './registry.js';
-import { AUTH_FAILURE_LABEL, Session, type SessionDeps } from './session.js';
+import { AuthError } from '../protocol/errors.js';
+import { Session, type SessionDeps } from './session.js';
 import type { SessionState } from './state.js';
 import type { SessionTransport } from './transport.js';
 
@@ -23,7 +24,10 @@ export interface SessionHubOptions {
   readonly maxClientBufferBytes: number;
 }
 
-/** Seconds of over-limit traffic (at twice the limit) after which a flooding client is disconnected. */
+/**
+ * Sustained abuse: a connection whose rejected events pass three seconds' worth of its budget within ten seconds is
+ * disconnected (at twice the allowed rate, that is after about three seconds of flooding).
+ */
 const ABUSE_WINDOW_S = 10;
 const ABUSE_FACTOR = 3;
 
@@ -72,25 +76,21 @@ export class SessionHub {
   verifyHandshake(token: unknown, userId?: unknown): VerifiedToken {
     try {
       const verified = this.options.verifier.verify(token);
-      if (userId !== undefined && userId !== verified.userId) throw new AuthError(AUTH_FAILURE.userMismatch);
+      if (userId !== undefined && userId !== verified.userId) throw new AuthError('user_mismatch');
       if (this.registry.countForUser(verified.userId) >= this.options.maxConnectionsPerUser) {
-        throw new AuthError(AUTH_FAILURE.tooManyConnections);
+        throw new AuthError('too_many_connections');
       }
       return verified;
     } catch (err) {
-      const reason = err instanceof AuthError ? err.reason : AUTH_FAILURE.invalidToken;
-      this.options.metrics.authFailures.inc({ reason: AUTH_FAILURE_LABEL[reason] });
-      throw err instanceof AuthError ? err : new AuthError(reason);
+      const failure = err instanceof AuthError ? err : new AuthError('invalid_token');
+      this.options.metrics.authFailures.inc({ reason: failure.reason });
+      throw failure;
     }
   }
 
-  /** Tells every connection the server is going away and closes it. */
+  /** Tells every connection the server is going away (`server_shutdown`) and closes it. */
   closeAll(): void {
-    const timestamp = Date.now();
-    for (const session of [...this.registry.values()]) {
-      session.send('server_shutdown', { reason: 'Server shutting down', timestamp });
-      session.close('shutdown');
-    }
+    for (const session of [...this.registry.values()]) session.close('shutdown');
   }
 
   stop(): void {

@@ -1,17 +1,28 @@
 import { RateLimiterRes, type RateLimiterMemory } from 'rate-limiter-flexible';
-import type { z } from 'zod';
-import { entitlementToList, type VerifiedToken } from '../auth/claims.js';
-import { AUTH_FAILURE, AuthError, type AuthFailureMessage, type TokenVerifier } from '../auth/token-verifier.js';
+import type { VerifiedToken } from '../auth/claims.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import { RoomMembership } from '../delivery/room-membership.js';
+import { entitlementToList } from '../notifications/entitlement.js';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
-import type { AuthFailureReason, Metrics } from '../observability/metrics.js';
-import { handleEvent } from './client-events.js';
-import { authenticatePayload, describeIssue, isPlainPayload } from './payloads.js';
-import type { Answer, ServerMessages, SessionErrorCode } from './protocol.js';
+import type { Metrics } from '../observability/metrics.js';
+import { describeIssue, isPlainPayload } from '../protocol/client-payloads.js';
+import {
+  AUTH_FAILURES,
+  DISCONNECTS,
+  SHUTDOWN_SENTENCE,
+  SOCKET_ERRORS,
+  type AuthFailure,
+  type ServerDisconnect,
+  type SocketErrorCode,
+} from '../protocol/codes.js';
+import { AuthError, ProtocolError } from '../protocol/errors.js';
+import { CLIENT_EVENTS, isClientEvent, type ClientEvent } from '../protocol/events.js';
+import type { ServerMessageName, ServerMessages } from '../protocol/server-messages.js';
+import { HANDLERS, type HandlerContext } from './handlers.js';
 import type { SessionRegistry } from './registry.js';
-import { NO_ROOMS, roomPlan, roomsOnlyIn, type RoomPlan } from './rooms.js';
-import { isAuthenticated, rescope, type SessionState } from './state.js';
-import type { CloseReason, SessionTransport } from './transport.js';
+import { isAuthenticated, rescope, roomPlan, type AuthenticatedState, type SessionState } from './state.js';
+import type { SessionTransport } from './transport.js';
 
 export interface SessionDeps {
   readonly verifier: TokenVerifier;
@@ -33,62 +44,40 @@ export interface SessionDeps {
 
 export type Ack = (payload: unknown) => void;
 
-export const AUTH_FAILURE_LABEL: Record<AuthFailureMessage, AuthFailureReason> = {
-  [AUTH_FAILURE.invalidToken]: 'invalid_token',
-  [AUTH_FAILURE.tokenExpired]: 'token_expired',
-  [AUTH_FAILURE.userMismatch]: 'user_mismatch',
-  [AUTH_FAILURE.timeout]: 'auth_timeout',
-  [AUTH_FAILURE.tooManyConnections]: 'too_many_connections',
-};
-
 /** Longest delay setTimeout honours; a later expiry is re-armed when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/**
- * Room joins and leaves applied per event-loop turn. A change of scope can move up to 24 000 rooms (12 000 out, 12 000
- * in, about 15 ms of adapter work): in slices, no turn holds the loop for more than about a millisecond.
- */
-const ROOM_SLICE = 1000;
 /**
  * Room changes that cost one client event of the rate budget: a connection changing its whole scope at the allowed
- * event rate would otherwise keep a core busy. At 500, a full scope change costs about a second of the budget.
+ * event rate would otherwise keep a core busy. At 500, a full change of 1 000 accounts × 12 types costs about a second
+ * of the default budget.
  */
 const ROOM_CHANGES_PER_EVENT = 500;
-
-/** Sentences of the `error` event that announces a disconnect the server decided. */
-const DISCONNECT_NOTICE: Partial<Record<CloseReason, [code: SessionErrorCode, message: string]>> = {
-  heartbeat_timeout: ['heartbeat_timeout', 'No event within the heartbeat timeout; disconnecting'],
-  slow_consumer: ['slow_consumer', 'Too much unsent data: the client is not reading; disconnecting'],
-  rate_limited: ['rate_limited', 'Sustained flooding; disconnecting'],
-};
 
 /** One client connection's protocol, whatever its transport. */
 export class Session {
   readonly id: string;
   readonly transport: SessionTransport['kind'];
+  readonly #rooms: RoomMembership;
   #authTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #rateLimitedNotice = 0;
-  /** Set once the server decided to end the connection (its last words are still sent). */
-  #closing = false;
+  /** Why the server ended the connection, once it decided to (its last words are still sent). */
+  #closing: ServerDisconnect | undefined;
   #closed = false;
-  /** The rooms the transport holds, or will once the pending change is applied. */
-  #rooms: RoomPlan = NO_ROOMS;
-  /** Room changes, applied one after the other. */
-  #roomWork: Promise<void> = Promise.resolve();
 
   constructor(
     readonly state: SessionState,
-    readonly link: SessionTransport,
-    readonly deps: SessionDeps,
+    private readonly link: SessionTransport,
+    private readonly deps: SessionDeps,
   ) {
     this.id = link.id;
     this.transport = link.kind;
+    this.#rooms = new RoomMembership(link);
   }
 
   /**
    * Starts the session. With `handshake` (a token already verified at connect), it is authenticated at once; a
-   * `recovered` session (Socket.IO state recovery) keeps its state and is not greeted again.
+   * `recovered` session (Socket.IO state recovery) keeps its state and rooms and is not greeted again.
    */
   open(options: { handshake?: VerifiedToken; recovered?: boolean } = {}): void {
     this.deps.registry.add(this);
@@ -97,27 +86,25 @@ export class Session {
       return;
     }
     if (isAuthenticated(this.state)) {
-      const userId = this.state.userId as string;
       if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) {
-        this.fail(AUTH_FAILURE.tokenExpired);
+        this.fail('token_expired');
         return;
       }
       // A recovered session skipped the handshake checks: the user may have opened others meanwhile.
-      if (this.deps.registry.countForUser(userId, this.id) >= this.deps.maxConnectionsPerUser) {
-        this.fail(AUTH_FAILURE.tooManyConnections);
+      if (this.deps.registry.countForUser(this.state.userId, this.id) >= this.deps.maxConnectionsPerUser) {
+        this.fail('too_many_connections');
         return;
       }
-      this.deps.registry.bindUser(this, userId);
+      this.deps.registry.bindUser(this, this.state.userId);
       this.#armExpiry();
-      // Socket.IO restores a recovered session's rooms itself.
-      if (options.recovered) this.#rooms = roomPlan(this.state);
-      else void this.syncRooms();
+      if (options.recovered) this.#rooms.assume(roomPlan(this.state));
+      else void this.#syncRooms();
       return;
     }
     // From the first connect, not this one: a recovered session must not restart its deadline.
     const deadline = Math.max(0, this.state.connectedAt + this.deps.authTimeoutMs - Date.now());
     this.#authTimer = setTimeout(() => {
-      if (!isAuthenticated(this.state)) this.fail(AUTH_FAILURE.timeout);
+      if (!isAuthenticated(this.state)) this.fail('auth_timeout');
     }, deadline);
     this.#authTimer.unref();
   }
@@ -127,24 +114,20 @@ export class Session {
     if (this.#closed) return;
     this.state.lastActivityAt = Date.now();
     if (!(await this.#withinRateLimit(ack))) return;
-    if (this.#closed) return;
-    if (event === 'authenticate') {
-      await this.#authenticate(payload, ack);
-      return;
+    if (this.#closed || this.#closing !== undefined) return;
+    const known = isClientEvent(event) ? event : undefined;
+    if (known === 'authenticate') return this.#authenticate(payload, ack);
+    if (!(known !== undefined && CLIENT_EVENTS[known].beforeAuth) && !isAuthenticated(this.state)) {
+      return this.error('not_authenticated', SOCKET_ERRORS.not_authenticated, ack);
     }
-    if (event !== 'heartbeat' && !isAuthenticated(this.state)) {
-      this.error('not_authenticated', 'Authenticate first', ack);
-      return;
-    }
-    if (!isPlainPayload(payload)) {
-      this.error('invalid_payload', 'Invalid payload: expected a JSON object', ack);
-      return;
-    }
+    if (known === undefined) return this.error('invalid_payload', 'Unknown event', ack);
     try {
-      await handleEvent(this, event, payload, ack);
+      await this.#dispatch(known, payload, ack);
     } catch (err) {
-      this.deps.logger.error({ err, sessionId: this.id, event: event.slice(0, 64) }, 'session handler failed');
-      this.error('invalid_payload', 'The event could not be processed', ack);
+      if (err instanceof ProtocolError) return this.error(err.code, err.message, ack);
+      // A backend (Redis) that could not answer: the request was fine, the client may retry.
+      this.deps.logger.error({ err, sessionId: this.id, event }, 'client event failed');
+      this.error('unavailable', SOCKET_ERRORS.unavailable, ack);
     }
   }
 
@@ -156,16 +139,22 @@ export class Session {
     this.error('invalid_payload', message);
   }
 
-  reply(answer: Answer, ack?: Ack): void {
-    this.send(answer.event, answer.payload);
-    ack?.(answer.payload);
+  /** Sends an answer as its event and to the client's acknowledgement, if it passed one. */
+  reply<E extends ServerMessageName>(event: E, payload: ServerMessages[E], ack?: Ack): void {
+    this.send(event, payload);
+    ack?.(payload);
   }
 
   /** Sends one message; a client that has stopped reading is disconnected once its backlog passes the bound. */
-  send<E extends keyof ServerMessages>(event: E, payload: ServerMessages[E]): void {
+  send<E extends ServerMessageName>(event: E, payload: ServerMessages[E]): void {
     if (this.#closed) return;
     this.link.send(event, payload);
-    if (!this.#closing) this.checkBacklog();
+    if (this.#closing === undefined) this.checkBacklog();
+  }
+
+  error(code: SocketErrorCode, message: string, ack?: Ack): void {
+    this.deps.metrics.clientEventsRejected.inc({ code });
+    this.reply('error', { code, message, timestamp: Date.now() }, ack);
   }
 
   /** Closes the connection as a slow consumer when its unsent data passes `maxClientBufferBytes`. */
@@ -173,70 +162,28 @@ export class Session {
     if (this.link.backlogBytes() > this.deps.maxClientBufferBytes) this.close('slow_consumer');
   }
 
-  error(code: SessionErrorCode, message: string, ack?: Ack): void {
-    this.reply({ event: 'error', payload: { code, message, timestamp: Date.now() } }, ack);
-  }
-
-  invalidPayload(error: z.ZodError, ack?: Ack): void {
-    this.error('invalid_payload', describeIssue(error), ack);
-  }
-
-  /**
-   * Brings the delivery rooms in line with the state after a change of subscriptions, scope or entitlement. Changes
-   * apply in order, in slices; resolves once this one is applied. Their cost is charged to the event budget.
-   */
-  syncRooms(): Promise<void> {
-    const from = this.#rooms;
-    const to = roomPlan(this.state);
-    this.#rooms = to;
-    this.#roomWork = this.#roomWork.then(() => this.#applyRooms(from, to));
-    return this.#roomWork;
-  }
-
-  async #applyRooms(from: RoomPlan, to: RoomPlan): Promise<void> {
-    let changes = 0;
-    const steps = [
-      [roomsOnlyIn(from, to), (rooms: string[]) => this.link.leaveRooms(rooms)],
-      [roomsOnlyIn(to, from), (rooms: string[]) => this.link.joinRooms(rooms)],
-    ] as const;
-    for (const [rooms, apply] of steps) {
-      for (;;) {
-        if (this.#closed) return;
-        const slice: string[] = [];
-        for (let next = rooms.next(); !next.done; next = rooms.next()) {
-          slice.push(next.value);
-          if (slice.length === ROOM_SLICE) break;
-        }
-        if (slice.length > 0) apply(slice);
-        changes += slice.length;
-        if (slice.length < ROOM_SLICE) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    const cost = Math.floor(changes / ROOM_CHANGES_PER_EVENT);
-    if (cost > 0) await this.deps.eventLimiter.penalty(this.id, cost);
-  }
-
   /** `auth_failed {reason}`, counted, then disconnect. */
-  fail(reason: AuthFailureMessage, ack?: Ack): void {
-    if (this.#closed) return;
-    this.deps.metrics.authFailures.inc({ reason: AUTH_FAILURE_LABEL[reason] });
+  fail(reason: AuthFailure, ack?: Ack): void {
+    if (this.#closed || this.#closing !== undefined) return;
+    this.deps.metrics.authFailures.inc({ reason });
     this.deps.logger.info({ sessionId: this.id, transport: this.transport, reason }, 'authentication failed');
-    this.reply({ event: 'auth_failed', payload: { reason, timestamp: Date.now() } }, ack);
-    this.close('auth_failed');
+    this.reply('auth_failed', { reason: AUTH_FAILURES[reason], timestamp: Date.now() }, ack);
+    this.close(reason === 'session_revoked' ? 'revoked' : 'auth_failed');
   }
 
-  /** Ends the connection; a disconnect the server decides is announced first (SPEC). */
-  close(reason: CloseReason): void {
-    if (this.#closed || this.#closing) return;
-    this.#closing = true;
-    const notice = DISCONNECT_NOTICE[reason];
+  /** Ends the connection. A disconnect the server decides is announced first (SPEC), then logged and counted. */
+  close(reason: ServerDisconnect): void {
+    if (this.#closed || this.#closing !== undefined) return;
+    this.#closing = reason;
+    const notice = DISCONNECTS[reason].notice;
     if (notice !== undefined) {
       const { logger } = this.deps;
       const fields = { sessionId: this.id, transport: this.transport, userId: this.state.userId, reason };
       if (reason === 'heartbeat_timeout') logger.info(fields, 'disconnecting a client');
       else logger.warn(fields, 'disconnecting a client');
-      this.error(...notice);
+      this.error(notice.code, notice.message);
+    } else if (reason === 'shutdown') {
+      this.send('server_shutdown', { reason: SHUTDOWN_SENTENCE, timestamp: Date.now() });
     }
     this.link.close(reason);
     this.dispose();
@@ -244,10 +191,13 @@ export class Session {
 
   /** Frees everything the session holds; called once the connection is gone, whoever closed it. */
   dispose(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    this.deps.metrics.disconnects.inc({ transport: this.transport, reason: this.#closing ?? 'client' });
     clearTimeout(this.#authTimer);
     clearTimeout(this.#expiryTimer);
     this.#authTimer = this.#expiryTimer = undefined;
+    this.#rooms.stop();
     this.deps.registry.remove(this);
     void this.deps.eventLimiter.delete(this.id);
     void this.deps.abuseLimiter.delete(this.id);
@@ -257,34 +207,57 @@ export class Session {
     return this.#closed;
   }
 
-  #authenticate(payload: unknown, ack?: Ack): Promise<void> | void {
-    const parsed = authenticatePayload.safeParse(payload);
-    if (!parsed.success) {
-      this.fail(AUTH_FAILURE.invalidToken, ack);
-      return;
-    }
+  /** Validates the payload against the protocol table, runs the event's handler, answers with the table's event. */
+  async #dispatch(event: Exclude<ClientEvent, 'authenticate'>, payload: unknown, ack?: Ack): Promise<void> {
+    if (!isPlainPayload(payload)) throw new ProtocolError('invalid_payload', 'Invalid payload: expected a JSON object');
+    const spec = CLIENT_EVENTS[event];
+    const parsed = spec.payload.safeParse(payload);
+    if (!parsed.success) throw new ProtocolError('invalid_payload', describeIssue(parsed.error));
+    const handler = HANDLERS[event] as (ctx: HandlerContext, payload: unknown) => object | Promise<object>;
+    const answer = await handler(this.#context(), parsed.data);
+    if (this.#closed) return;
+    this.reply(spec.answer, { ...answer, timestamp: Date.now() } as ServerMessages[typeof spec.answer], ack);
+  }
+
+  #context(): HandlerContext {
+    return {
+      connectionId: this.id,
+      state: this.state as AuthenticatedState,
+      history: this.deps.history,
+      resubscribe: async ({ subscriptions, scope }) => {
+        this.state.subscriptions = subscriptions;
+        if (scope === undefined) delete this.state.scope;
+        else this.state.scope = scope;
+        await this.#syncRooms();
+      },
+    };
+  }
+
+  /** Brings the delivery rooms in line with the state; their cost is charged to the event budget. */
+  async #syncRooms(): Promise<void> {
+    const changes = await this.#rooms.change(roomPlan(this.state));
+    const cost = Math.floor(changes / ROOM_CHANGES_PER_EVENT);
+    if (cost > 0 && !this.#closed) await this.deps.eventLimiter.penalty(this.id, cost);
+  }
+
+  async #authenticate(payload: unknown, ack?: Ack): Promise<void> {
+    const parsed = isPlainPayload(payload) ? CLIENT_EVENTS.authenticate.payload.safeParse(payload) : undefined;
+    if (parsed?.success !== true) return this.fail('invalid_token', ack);
     let token: VerifiedToken;
     try {
       token = this.deps.verifier.verify(parsed.data.token);
     } catch (err) {
-      this.fail(err instanceof AuthError ? err.reason : AUTH_FAILURE.invalidToken, ack);
-      return;
+      return this.fail(err instanceof AuthError ? err.reason : 'invalid_token', ack);
     }
     const sameUser = this.state.userId === undefined || this.state.userId === token.userId;
-    if (token.userId !== parsed.data.userId || !sameUser) {
-      this.fail(AUTH_FAILURE.userMismatch, ack);
-      return;
-    }
+    if (token.userId !== parsed.data.userId || !sameUser) return this.fail('user_mismatch', ack);
     return this.#accept(token, ack);
   }
 
   /** Makes the session authenticated as `token` says (first time, or a refresh with a fresh token). */
   async #accept(token: VerifiedToken, ack?: Ack): Promise<void> {
     const { registry, maxConnectionsPerUser } = this.deps;
-    if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) {
-      this.fail(AUTH_FAILURE.tooManyConnections, ack);
-      return;
-    }
+    if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) return this.fail('too_many_connections', ack);
     const refresh = isAuthenticated(this.state);
     this.state.userId = token.userId;
     this.state.entitlement = token.entitlement === '*' ? '*' : [...token.entitlement];
@@ -298,19 +271,17 @@ export class Session {
     registry.bindUser(this, token.userId);
     this.#armExpiry();
     // A narrower entitlement leaves its rooms before the client is told it is in effect.
-    await this.syncRooms();
+    await this.#syncRooms();
     if (this.#closed) return;
     this.deps.logger.info({ sessionId: this.id, transport: this.transport, userId: token.userId, refresh }, 'authenticated');
     this.reply(
+      'auth_success',
       {
-        event: 'auth_success',
-        payload: {
-          message: 'Authentication successful',
-          userId: token.userId,
-          accountIds: entitlementToList(token.entitlement),
-          heartbeatTimeoutMs: this.deps.heartbeatTimeoutMs,
-          timestamp: Date.now(),
-        },
+        message: 'Authentication successful',
+        userId: token.userId,
+        accountIds: entitlementToList(token.entitlement),
+        heartbeatTimeoutMs: this.deps.heartbeatTimeoutMs,
+        timestamp: Date.now(),
       },
       ack,
     );
@@ -323,7 +294,7 @@ export class Session {
     if (expiresAt === undefined) return;
     const delay = Math.max(0, expiresAt - Date.now());
     this.#expiryTimer = setTimeout(() => {
-      if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) this.fail(AUTH_FAILURE.tokenExpired);
+      if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) this.fail('token_expired');
       else this.#armExpiry();
     }, Math.min(delay, MAX_TIMER_MS));
     this.#expiryTimer.unref();
@@ -340,14 +311,14 @@ export class Session {
     try {
       await this.deps.abuseLimiter.consume(this.id);
     } catch {
-      this.close('rate_limited');
+      this.close('abuse');
       return false;
     }
     // One `rate_limited` event per second is enough to tell the client; acks always get their answer.
     const now = Date.now();
     if (ack !== undefined || now - this.#rateLimitedNotice >= 1000) {
       if (ack === undefined) this.#rateLimitedNotice = now;
-      this.error('rate_limited', 'Too many events; slow down', ack);
+      this.error('rate_limited', SOCKET_ERRORS.rate_limited, ack);
     }
     return false;
   }

@@ -1,4 +1,6 @@
-import { ALL_ACCOUNTS, type Entitlement } from '../auth/claims.js';
+import { NO_ROOMS, type RoomPlan } from '../delivery/rooms.js';
+import { ALL_ACCOUNTS, type Entitlement } from '../notifications/entitlement.js';
+import type { EventType } from '../notifications/notification.js';
 
 /**
  * Everything a connection's protocol state is, as plain data: Socket.IO keeps it in `socket.data`, which its
@@ -12,12 +14,17 @@ export interface SessionState {
   /** Accounts the client narrowed its subscriptions to with `subscribe.accountIds`; absent: the whole entitlement. */
   scope?: string[];
   /** Subscribed event types, in the order first subscribed. */
-  subscriptions: string[];
+  subscriptions: EventType[];
   /** Token expiry (epoch ms). */
   expiresAt?: number;
+  /** The token's `iat` (epoch ms), when it has one: what a revocation is compared with. */
+  issuedAt?: number;
   connectedAt: number;
   lastActivityAt: number;
 }
+
+/** A state whose connection is authenticated. */
+export type AuthenticatedState = SessionState & { userId: string; entitlement: Entitlement };
 
 export const newSessionState = (now: number): SessionState => ({
   subscriptions: [],
@@ -25,7 +32,7 @@ export const newSessionState = (now: number): SessionState => ({
   lastActivityAt: now,
 });
 
-export const isAuthenticated = (state: SessionState): boolean =>
+export const isAuthenticated = (state: SessionState): state is AuthenticatedState =>
   state.userId !== undefined && state.entitlement !== undefined;
 
 /** The accounts the connection receives notifications of: its narrowed scope, else its entitlement. */
@@ -40,5 +47,13 @@ export const accountIdsOf = (state: SessionState): string[] => {
 /** A new entitlement (re-authentication) keeps a narrowed scope only where the new token still allows it. */
 export function rescope(scope: string[] | undefined, entitlement: Entitlement): string[] | undefined {
   if (scope === undefined || entitlement === ALL_ACCOUNTS) return scope;
-  return scope.filter((id) => entitlement.includes(id));
+  const allowed = new Set(entitlement);
+  return scope.filter((id) => allowed.has(id));
+}
+
+/** The delivery rooms the state calls for: its accounts × its event types, none before authentication. */
+export function roomPlan(state: SessionState): RoomPlan {
+  if (!isAuthenticated(state)) return NO_ROOMS;
+  const accounts = effectiveAccounts(state);
+  return { accounts: accounts === ALL_ACCOUNTS ? ALL_ACCOUNTS : [...new Set(accounts)], types: [...state.subscriptions] };
 }

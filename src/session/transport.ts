@@ -1,22 +1,17 @@
-import type { Transport } from '../observability/metrics.js';
-import type { ServerMessages } from './protocol.js';
-
-/** Why the server ends a connection; each transport maps it to its own close (Socket.IO disconnect, WS close code). */
-export type CloseReason = 'auth_failed' | 'heartbeat_timeout' | 'rate_limited' | 'slow_consumer' | 'shutdown';
+import type { RoomLink } from '../delivery/room-membership.js';
+import type { ServerDisconnect, Transport } from '../protocol/codes.js';
+import type { ServerMessageName, ServerMessages } from '../protocol/server-messages.js';
 
 /**
  * What the transport-neutral session core needs of a connection. Socket.IO and raw WebSocket implement it; the
  * protocol (authenticate, subscribe, entitlement, heartbeats, limits) is written once, in `Session`.
  */
-export interface SessionTransport {
+export interface SessionTransport extends RoomLink {
   readonly kind: Transport;
   readonly id: string;
-  send<E extends keyof ServerMessages>(event: E, payload: ServerMessages[E]): void;
-  /** Adds the connection to these delivery rooms (none of which it holds). */
-  joinRooms(rooms: readonly string[]): void;
-  /** Removes the connection from these delivery rooms (all of which it holds). */
-  leaveRooms(rooms: readonly string[]): void;
+  send<E extends ServerMessageName>(event: E, payload: ServerMessages[E]): void;
   /** Bytes sent to the connection that the client has not read yet. */
   backlogBytes(): number;
-  close(reason: CloseReason): void;
+  /** Ends the connection as its transport does for that reason (the session has already said its last words). */
+  close(reason: ServerDisconnect): void;
 }

@@ -5,7 +5,7 @@ import { isBodyParserError } from '../http/body-parser-errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Ingest } from './ingest.js';
+import type { PublishOnce } from '../notifications/publish-once.js';
 import { isValidSignature, parseSignatureHeader } from './signature.js';
 import { safeEqual } from '../http/bearer.js';
 
@@ -13,7 +13,7 @@ export interface WebhookRouterOptions {
   readonly appSecret: string;
   readonly verifyToken: string;
   readonly bodyLimitBytes: number;
-  readonly ingest: Ingest;
+  readonly ingest: PublishOnce;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly isDraining: () => boolean;

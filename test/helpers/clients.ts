@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
-import type { ServerMessages } from '../../src/session/protocol.js';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../src/realtime/socket-events.js';
+import type { ServerMessages } from '../../src/protocol/server-messages.js';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../src/protocol/events.js';
 import { mintToken, type TokenClaims } from './tokens.js';
 
 export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

@@ -1,6 +1,6 @@
 import { io } from 'socket.io-client';
 import { expect } from 'vitest';
-import type { ServerMessages } from '../../src/session/protocol.js';
+import type { ServerMessages } from '../../src/protocol/server-messages.js';
 import { closeAllClients, type TestSocket } from './clients.js';
 import { mintToken, type TokenClaims } from './tokens.js';
 import { flatEvent, postFlat } from './webhooks.js';

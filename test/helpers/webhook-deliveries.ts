@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { expect } from 'vitest';
 import { EVENT_TYPES, type Notification } from '../../src/notifications/notification.js';
-import type { WebhookResult } from '../../src/observability/metrics.js';
+import type { WebhookResult } from '../../src/protocol/codes.js';
 import { subscribedClient, type TestSocket } from './clients.js';
 import { flatEvent, postFlat } from './webhooks.js';
 

@@ -1,19 +1,19 @@
-import type { DedupeStore } from '../notifications/dedupe.js';
-import type { Notification } from '../notifications/notification.js';
-import type { Publisher } from '../notifications/publisher.js';
+import type { DedupeStore } from './dedupe.js';
+import type { Notification } from './notification.js';
+import type { Publisher } from './publisher.js';
 import type { Logger } from '../observability/logger.js';
 
-export type IngestResult =
+export type PublishResult =
   | { readonly result: 'accepted'; readonly delivered: string[]; readonly duplicates: number }
   | { readonly result: 'duplicate'; readonly duplicates: number };
 
 /**
- * Hands notifications to delivery, once per id. Each id is claimed before delivery and committed after it, so two
+ * Hands notifications to delivery, once per id: the one way in, for webhooks and the admin API alike. Each id is claimed before delivery and committed after it, so two
  * simultaneous retries of one POST (on one process or several) deliver once, and a failure in between releases the
  * id: the request fails with a 5xx and Meta's retry delivers it.
  */
-export function createIngestor(deps: { dedupe: DedupeStore; publisher: Publisher; logger: Logger }) {
-  return async function ingest(notifications: readonly Notification[], receivedAt: number): Promise<IngestResult> {
+export function createPublishOnce(deps: { dedupe: DedupeStore; publisher: Publisher; logger: Logger }) {
+  return async function publishOnce(notifications: readonly Notification[], receivedAt: number): Promise<PublishResult> {
     const delivered: string[] = [];
     let duplicates = 0;
     for (const notification of notifications) {
@@ -40,6 +40,6 @@ export function createIngestor(deps: { dedupe: DedupeStore; publisher: Publisher
   };
 }
 
-export type Ingest = ReturnType<typeof createIngestor>;
+export type PublishOnce = ReturnType<typeof createPublishOnce>;
 
 const dedupeKey = (n: Notification): string => `${n.accountId}:${n.eventType}:${n.id}`;

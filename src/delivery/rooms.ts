@@ -1,6 +1,5 @@
-import { ALL_ACCOUNTS, type Entitlement } from '../auth/claims.js';
+import { ALL_ACCOUNTS, type Entitlement } from '../notifications/entitlement.js';
 import type { Notification } from '../notifications/notification.js';
-import { effectiveAccounts, isAuthenticated, type SessionState } from './state.js';
 
 /**
  * Delivery rooms. A connection joins one room per (account, event type) it may receive, or one per event type when
@@ -27,12 +26,6 @@ export interface RoomPlan {
 }
 
 export const NO_ROOMS: RoomPlan = { accounts: [], types: [] };
-
-export function roomPlan(state: SessionState): RoomPlan {
-  if (!isAuthenticated(state)) return NO_ROOMS;
-  const accounts = effectiveAccounts(state);
-  return { accounts: accounts === ALL_ACCOUNTS ? ALL_ACCOUNTS : [...new Set(accounts)], types: [...state.subscriptions] };
-}
 
 export const roomCount = (plan: RoomPlan): number =>
   (plan.accounts === ALL_ACCOUNTS ? 1 : plan.accounts.length) * plan.types.length;

@@ -1,9 +1,9 @@
 import type { Socket } from 'socket.io';
 
 /**
- * Engine.IO internals read for back-pressure. Socket.IO exposes no per-socket send backlog (TRAPS): on the websocket
- * transport it is the `ws` socket's `bufferedAmount`, plus the packets Engine.IO holds while that socket is still
- * writing; on long-polling, the packets waiting for the client's next poll.
+ * Engine.IO internals read for back-pressure, in one place. Socket.IO exposes no per-socket send backlog (TRAPS): on
+ * the websocket transport it is the `ws` socket's `bufferedAmount`, plus the packets Engine.IO holds while that socket
+ * is still writing; on long-polling, the packets waiting for the client's next poll.
  */
 interface EngineInternals {
   transport?: { name?: string; socket?: { bufferedAmount?: number; terminate?: () => void } };
@@ -11,9 +11,25 @@ interface EngineInternals {
   close(discard?: boolean): void;
 }
 
+let checked = false;
+
+/**
+ * Verifies, on the first connection, that the members read here still exist (an Engine.IO upgrade could rename
+ * them, and back-pressure would silently read 0): a loud error rather than a slow consumer never caught.
+ */
+function check(conn: EngineInternals, onMissing: (what: string) => void): void {
+  if (checked) return;
+  checked = true;
+  if (!Array.isArray(conn.writeBuffer)) onMissing('engine.io Socket#writeBuffer');
+  if (conn.transport?.name === 'websocket' && typeof conn.transport.socket?.bufferedAmount !== 'number') {
+    onMissing('engine.io WebSocket transport#socket.bufferedAmount');
+  }
+}
+
 /** Bytes written to a Socket.IO connection that the client has not read yet. */
-export function backlogBytes(socket: Socket): number {
+export function backlogBytes(socket: Socket, onMissing: (what: string) => void): number {
   const conn = socket.conn as unknown as EngineInternals;
+  check(conn, onMissing);
   let bytes = conn.transport?.name === 'websocket' ? (conn.transport.socket?.bufferedAmount ?? 0) : 0;
   for (const packet of conn.writeBuffer ?? []) {
     const data = packet.data;

@@ -1,0 +1,91 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server, type ServerOptions } from 'socket.io';
+import type { VerifiedToken } from '../../auth/claims.js';
+import type { AuthError } from '../../protocol/errors.js';
+import { newSessionState } from '../../session/state.js';
+import type { GatewayOptions } from '../gateway-options.js';
+import { socketLink } from './socket-link.js';
+import { assertSocketIoInternals, withholdReplayFromExpiredSessions } from './socketio-internals.js';
+import type { IoServer, IoSocket } from './types.js';
+
+export interface SocketIoGatewayOptions extends GatewayOptions {
+  readonly recoveryWindowMs: number;
+  /** Cluster mode's adapter (Redis streams); Socket.IO's in-memory one when undefined. */
+  readonly adapter: ServerOptions['adapter'] | undefined;
+  /** Whether broadcasts go out now; false while Redis is unreachable in cluster mode. */
+  readonly canBroadcast: () => boolean;
+}
+
+/** SPEC: `maxHttpBufferSize` is kept small. */
+const MAX_HTTP_BUFFER_SIZE = 100_000;
+
+/** Socket.IO as a thin transport over the session core. */
+export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayOptions): IoServer {
+  const { hub, metrics, logger, admission } = options;
+  assertSocketIoInternals();
+  const io: IoServer = new Server(httpServer, {
+    path: '/socket.io',
+    serveClient: true,
+    maxHttpBufferSize: MAX_HTTP_BUFFER_SIZE,
+    cors: { origin: (origin, cb) => cb(null, admission.isOriginAllowed(origin)), credentials: true },
+    // The Engine.IO handshake: a session that never joins the namespace still holds its place for a while.
+    allowRequest: (req, cb) => {
+      void admission.admit(req, 'handshakes').then((refusal) => cb(refusal?.message ?? null, refusal === undefined));
+    },
+    // RECOVERY_WINDOW_MS=0 turns recovery off (a zero TTL is also an error for the Redis session store).
+    ...(options.recoveryWindowMs > 0 && {
+      connectionStateRecovery: { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true },
+    }),
+    ...(options.adapter !== undefined && { adapter: options.adapter }),
+  });
+  withholdReplayFromExpiredSessions(io);
+
+  // The token of a handshake-authenticated socket, between the middleware and the connection handler.
+  const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
+
+  io.use(async (socket, next) => {
+    // The origin was checked at the Engine.IO handshake.
+    const refusal = await admission.admit(socket.request, 'connections', false);
+    if (refusal !== undefined) return next(new Error(refusal.message));
+    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+    const token = auth?.token;
+    if (token === undefined) return next();
+    try {
+      handshakeTokens.set(socket, hub.verifyHandshake(token, auth?.userId));
+      next();
+    } catch (err) {
+      const message = (err as AuthError).message;
+      logger.info({ socketId: socket.id, reason: message }, 'handshake authentication failed');
+      next(Object.assign(new Error(message), { data: { reason: message } }));
+    }
+  });
+
+  io.on('connection', (socket) => {
+    const recovered = socket.recovered;
+    if (!recovered) socket.data = newSessionState(Date.now());
+    else socket.data.lastActivityAt = Date.now();
+    const session = hub.open(socket.data, socketLink(io, socket, { canBroadcast: options.canBroadcast, logger }), {
+      recovered,
+      ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
+    });
+    handshakeTokens.delete(socket);
+    // `open` may have refused the socket at once (a recovered session whose token expired meanwhile): it is gone, and
+    // its `disconnect` fired before the listener below existed, so it must not be counted.
+    if (!socket.connected) return;
+    metrics.activeConnections.inc({ transport: 'socketio' });
+    // Admitted just before shutdown began, and opened after every socket was told: tell this one too.
+    if (admission.isDraining()) session.close('shutdown');
+    logger.debug({ socketId: socket.id, recovered }, 'socket connected');
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = typeof args.at(-1) === 'function' ? (args.pop() as (payload: unknown) => void) : undefined;
+      void session.handle(event, args[0], ack);
+    });
+    socket.on('disconnect', (reason) => {
+      session.dispose();
+      metrics.activeConnections.dec({ transport: 'socketio' });
+      logger.debug({ socketId: socket.id, reason }, 'socket disconnected');
+    });
+  });
+  return io;
+}
