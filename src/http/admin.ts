@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import express, { Router } from 'express';
-import { AppError } from '../errors/app-error.js';
+import { AppError } from '../protocol/errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';

@@ -1,7 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../observability/logger.js';
-import { isBodyParserError } from './body-parser-errors.js';
+import { AppError, toAppError } from '../protocol/errors.js';
 
 export function notFound(req: Request): never {
   throw new AppError('not_found', `No route for ${req.method} ${req.path}`);
@@ -20,13 +19,4 @@ export function errorHandler(logger: Logger) {
     }
     res.status(error.status).json({ error: error.code, message: error.message });
   };
-}
-
-function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  if (isBodyParserError(err)) {
-    if (err.status === 413) return new AppError('payload_too_large', 'The request body is too large');
-    if (err.status >= 400 && err.status < 500) return new AppError('invalid_body', 'The request body could not be read');
-  }
-  return new AppError('internal_error', 'Something went wrong on our side');
 }

@@ -37,3 +37,23 @@ export class AuthError extends Error {
     super(AUTH_FAILURES[reason]);
   }
 }
+
+/** Errors of Express's body parsers (http-errors): a `type` (`entity.too.large`, ...) and an HTTP `status`. */
+export function isBodyParserError(err: unknown): err is { type: string; status: number } {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { type?: unknown }).type === 'string' &&
+    typeof (err as { status?: unknown }).status === 'number'
+  );
+}
+
+/** The operational error an error stands for: itself, a body parser's refusal, or `internal_error`. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isBodyParserError(err)) {
+    if (err.status === 413) return new AppError('payload_too_large');
+    if (err.status >= 400 && err.status < 500) return new AppError('invalid_body');
+  }
+  return new AppError('internal_error');
+}

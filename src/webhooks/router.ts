@@ -1,13 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { AppError } from '../errors/app-error.js';
-import { isBodyParserError } from '../http/body-parser-errors.js';
+import { AppError, isBodyParserError } from '../protocol/errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { PublishOnce } from '../notifications/publish-once.js';
 import { isValidSignature, parseSignatureHeader } from './signature.js';
-import { safeEqual } from '../http/bearer.js';
+import { safeEqual } from '../auth/secrets.js';
 
 export interface WebhookRouterOptions {
   readonly appSecret: string;
