@@ -16,7 +16,7 @@ try {
   process.exit(1);
 }
 
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.LOG_LEVEL);
 if (config.devSecretsInUse.length > 0) {
   logger.warn(
     { variables: config.devSecretsInUse },
@@ -26,13 +26,13 @@ if (config.devSecretsInUse.length > 0) {
 
 const server = createNotificationServer(config, logger);
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-exitOnSignals(() => server.stop(), { timeoutMs: config.shutdownTimeoutMs, logger });
+exitOnSignals(() => server.stop(), { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, logger });
 
 try {
   const address = await server.listen();
   logger.info(
-    { port: address.port, host: address.address, env: config.env, demoPage: config.demoPage },
-    `listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${address.port}`,
+    { port: address.port, host: address.address, env: config.NODE_ENV, demoPage: config.DEMO_PAGE },
+    `listening on http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${address.port}`,
   );
 } catch (err) {
   logger.fatal({ err }, 'could not start');

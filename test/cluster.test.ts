@@ -473,6 +473,8 @@ describe.skipIf(!HAS_REDIS)('cluster mode: when Redis goes away', () => {
     expect(await readyz(a.url)).toEqual(READY);
     expect(await readyz(b.url)).toEqual(READY);
     const before = await post(a.url, account);
+    // Delivered everywhere before the outage (what the outage does to deliveries in flight is another test's).
+    for (const watcher of watchers) await watcher.arrival(before);
 
     await redis.kill();
     await Promise.all([readinessBecomes(a.url, NOT_READY), readinessBecomes(b.url, NOT_READY)]);

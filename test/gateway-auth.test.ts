@@ -103,7 +103,7 @@ describe('Socket.IO gateway: authentication', () => {
         message: 'Authentication successful',
         userId: USER,
         accountIds: [ACCOUNT_A, ACCOUNT_B],
-        heartbeatTimeoutMs: srv.config.heartbeatTimeoutMs,
+        heartbeatTimeoutMs: srv.config.HEARTBEAT_TIMEOUT_MS,
         timestamp: expect.any(Number),
       });
       expectServerTimestamp(success.timestamp, before);
@@ -154,7 +154,7 @@ describe('Socket.IO gateway: authentication', () => {
         message: 'Authentication successful',
         userId: USER,
         accountIds: [ACCOUNT_A],
-        heartbeatTimeoutMs: srv.config.heartbeatTimeoutMs,
+        heartbeatTimeoutMs: srv.config.HEARTBEAT_TIMEOUT_MS,
         timestamp: expect.any(Number),
       });
       expectServerTimestamp(success.timestamp, before);

@@ -132,7 +132,7 @@ describe('the real process', () => {
     const exit = await proc.exited;
     expect(exit.code).toBe(1);
     expect(proc.output().trim()).toBe(
-      'Invalid configuration: JWT_SECRET still has its development default; set a real secret for production',
+      'Invalid configuration: JWT_SECRET: still the development default; set a real secret for production',
     );
   });
 

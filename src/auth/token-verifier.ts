@@ -5,44 +5,66 @@ import { AuthError } from '../protocol/errors.js';
 import { claimsSchema, toVerifiedToken, type VerifiedToken } from './claims.js';
 
 export interface TokenVerifier {
-  /** Verifies signature, algorithm, exp, iss, aud and the claims' types; throws AuthError. */
-  verify(token: unknown): VerifiedToken;
+  /** Verifies signature, algorithm, exp, iss, aud and the claims' types; rejects with an AuthError. */
+  verify(token: unknown): Promise<VerifiedToken>;
 }
 
 const MAX_TOKEN_LENGTH = 16_384;
 
-export function createTokenVerifier(jwtConfig: Config['jwt']): TokenVerifier {
-  const { key, algorithm } = resolveKey(jwtConfig);
-  const options: jwt.VerifyOptions = {
-    // Pinned: never `none`, never HS256 with a public key as the secret (algorithm confusion).
-    algorithms: [algorithm],
-    ...(jwtConfig.issuer !== undefined && { issuer: jwtConfig.issuer }),
-    ...(jwtConfig.audience !== undefined && { audience: jwtConfig.audience }),
+/** A key that may have signed a token, with the one algorithm it verifies (never `none`, never a confusion). */
+interface VerificationKey {
+  readonly key: jwt.Secret;
+  readonly algorithm: jwt.Algorithm;
+}
+
+/**
+ * Verifies tokens with the configured keys: the HS256 secrets of `JWT_SECRET`, or the PEM keys of `JWT_PUBLIC_KEY`
+ * (RS256 for RSA, ES256 for EC P-256). Several keys are for rotation: a token verified by any of them is accepted.
+ */
+export function createTokenVerifier(config: Pick<Config, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>): TokenVerifier {
+  const keys: VerificationKey[] =
+    config.JWT_PUBLIC_KEY === undefined
+      ? config.JWT_SECRET.map((secret) => ({ key: secret, algorithm: 'HS256' }))
+      : config.JWT_PUBLIC_KEY.map(publicKey);
+  const checks: jwt.VerifyOptions = {
+    ...(config.JWT_ISSUER !== undefined && { issuer: config.JWT_ISSUER }),
+    ...(config.JWT_AUDIENCE !== undefined && { audience: config.JWT_AUDIENCE }),
   };
   return {
-    verify(token) {
+    async verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         throw new AuthError('invalid_token');
       }
-      let payload: unknown;
-      try {
-        payload = jwt.verify(token, key, options);
-      } catch (err) {
-        throw new AuthError(err instanceof jwt.TokenExpiredError ? 'token_expired' : 'invalid_token');
-      }
-      const claims = claimsSchema.safeParse(payload);
-      const verified = claims.success ? toVerifiedToken(claims.data) : undefined;
-      if (verified === undefined) throw new AuthError('invalid_token');
-      return verified;
+      return toToken(verifyWithAny(token, keys, checks));
     },
   };
 }
 
-function resolveKey(jwtConfig: Config['jwt']): { key: jwt.Secret; algorithm: jwt.Algorithm } {
-  if (jwtConfig.publicKey === undefined) return { key: jwtConfig.secret, algorithm: 'HS256' };
-  const key = createPublicKey(jwtConfig.publicKey);
-  const type = key.asymmetricKeyType;
-  if (type === 'rsa') return { key: jwtConfig.publicKey, algorithm: 'RS256' };
-  if (type === 'ec') return { key: jwtConfig.publicKey, algorithm: 'ES256' };
+/** The payload of a token verified by one of `keys`, tried in order; an expired token is told apart. */
+export function verifyWithAny(token: string, keys: readonly VerificationKey[], checks: jwt.VerifyOptions): unknown {
+  let expired = false;
+  for (const { key, algorithm } of keys) {
+    try {
+      return jwt.verify(token, key, { ...checks, algorithms: [algorithm] });
+    } catch (err) {
+      // Expiry is checked after the signature: this key signed it.
+      if (err instanceof jwt.TokenExpiredError) expired = true;
+    }
+  }
+  throw new AuthError(expired ? 'token_expired' : 'invalid_token');
+}
+
+/** The claims we rely on, typed; anything missing or mistyped is an invalid token. */
+export function toToken(payload: unknown): VerifiedToken {
+  const claims = claimsSchema.safeParse(payload);
+  const verified = claims.success ? toVerifiedToken(claims.data) : undefined;
+  if (verified === undefined) throw new AuthError('invalid_token');
+  return verified;
+}
+
+function publicKey(pem: string): VerificationKey {
+  const type = createPublicKey(pem).asymmetricKeyType;
+  if (type === 'rsa') return { key: pem, algorithm: 'RS256' };
+  if (type === 'ec') return { key: pem, algorithm: 'ES256' };
   throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${String(type)} (expected RSA or EC P-256)`);
 }

@@ -43,13 +43,13 @@ async function main(): Promise<number> {
   const ttlSeconds = parseTtl(values.ttl);
 
   const config = loadCliConfig();
-  const { key, algorithm } = signingKey(config.jwt, values['private-key']);
+  const { key, algorithm } = signingKey(config, values['private-key']);
   const accountIds = accounts.includes('*') ? ['*'] : [...new Set(accounts)];
   const token = jwt.sign({ userId: user, accountIds }, key, {
     algorithm,
     expiresIn: ttlSeconds,
-    ...(config.jwt.issuer !== undefined && { issuer: config.jwt.issuer }),
-    ...(config.jwt.audience !== undefined && { audience: config.jwt.audience }),
+    ...(config.JWT_ISSUER !== undefined && { issuer: config.JWT_ISSUER }),
+    ...(config.JWT_AUDIENCE !== undefined && { audience: config.JWT_AUDIENCE }),
   });
 
   console.log(token);
@@ -59,13 +59,16 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** HS256 with the shared secret, or the private half of JWT_PUBLIC_KEY (checked to match, so a token never fails later). */
-function signingKey(jwtConfig: Config['jwt'], privateKeyFile: string | undefined): { key: jwt.Secret; algorithm: jwt.Algorithm } {
-  if (jwtConfig.publicKey === undefined) {
+/**
+ * HS256 with the first JWT_SECRET (the one in use; the others are being rotated out), or the private half of one of
+ * JWT_PUBLIC_KEY's keys (checked to match, so a token never fails later).
+ */
+function signingKey(config: Config, privateKeyFile: string | undefined): { key: jwt.Secret; algorithm: jwt.Algorithm } {
+  if (config.JWT_PUBLIC_KEY === undefined) {
     if (privateKeyFile !== undefined) {
       throw new UsageError('--private-key is for servers configured with JWT_PUBLIC_KEY; this one uses HS256 with JWT_SECRET');
     }
-    return { key: jwtConfig.secret, algorithm: 'HS256' };
+    return { key: config.JWT_SECRET[0] as string, algorithm: 'HS256' };
   }
   if (privateKeyFile === undefined) {
     throw new UsageError(
@@ -80,8 +83,9 @@ function signingKey(jwtConfig: Config['jwt'], privateKeyFile: string | undefined
     throw new CliError(`cannot use ${privateKeyFile} as a PEM private key${code === undefined ? '' : ` (${code})`}`);
   }
   const publicPem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
-  if (publicPem(createPublicKey(privateKey)) !== publicPem(createPublicKey(jwtConfig.publicKey))) {
-    throw new CliError(`the private key in ${privateKeyFile} does not match JWT_PUBLIC_KEY`);
+  const mine = publicPem(createPublicKey(privateKey));
+  if (!config.JWT_PUBLIC_KEY.some((pem) => publicPem(createPublicKey(pem)) === mine)) {
+    throw new CliError(`the private key in ${privateKeyFile} matches none of the keys of JWT_PUBLIC_KEY`);
   }
   const type = privateKey.asymmetricKeyType;
   if (type === 'rsa') return { key: privateKey, algorithm: 'RS256' };

@@ -68,7 +68,7 @@ async function main(): Promise<number> {
 
   const config = loadCliConfig();
   const endpoint = webhookUrl(values.url ?? defaultUrl(config));
-  const response = await post(endpoint, body, signatureHeader(body, config.instagram.appSecret));
+  const response = await post(endpoint, body, signatureHeader(body, config.INSTAGRAM_APP_SECRET[0] as string));
   const text = await response.text();
   console.log(`${response.status} ${response.statusText}${text === '' ? '' : `\n${text}`}`);
   if (response.status === 401 && config.devSecretsInUse.includes('INSTAGRAM_APP_SECRET')) {
@@ -88,9 +88,9 @@ function readBody(file: string): Buffer {
 
 /** The server's own address: a wildcard listen address is reached on loopback (IPv4, as `HOST=0.0.0.0` listens). */
 function defaultUrl(config: Config): string {
-  const wildcard = config.host === '0.0.0.0' || config.host === '::' || config.host === '';
-  const host = wildcard ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
-  return `http://${host}:${config.port}`;
+  const wildcard = config.HOST === '0.0.0.0' || config.HOST === '::' || config.HOST === '';
+  const host = wildcard ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  return `http://${host}:${config.PORT}`;
 }
 
 function webhookUrl(base: string): URL {

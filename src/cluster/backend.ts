@@ -35,10 +35,10 @@ export interface Backend {
 }
 
 export function createBackend(config: Config, logger: Logger): Backend {
-  if (config.redisUrl === undefined) {
+  if (config.REDIS_URL === undefined) {
     return {
-      dedupe: new MemoryDedupeStore({ ttlMs: config.dedupeTtlMs, maxEntries: config.dedupeMaxEntries }),
-      history: new MemoryHistoryStore({ size: config.historySize, maxAccounts: config.historyMaxAccounts }),
+      dedupe: new MemoryDedupeStore({ ttlMs: config.DEDUPE_TTL_MS, maxEntries: config.DEDUPE_MAX_ENTRIES }),
+      history: new MemoryHistoryStore({ size: config.HISTORY_SIZE, maxAccounts: config.HISTORY_MAX_ACCOUNTS }),
       adapter: undefined,
       clustered: false,
       notReadyReason: () => undefined,
@@ -46,12 +46,12 @@ export function createBackend(config: Config, logger: Logger): Backend {
       close: async () => undefined,
     };
   }
-  const redis = new RedisConnection(config.redisUrl, logger);
+  const redis = new RedisConnection(config.REDIS_URL, logger);
   return {
-    dedupe: new RedisDedupeStore(redis.commands, { ttlMs: config.dedupeTtlMs, prefix: KEY_PREFIX }),
+    dedupe: new RedisDedupeStore(redis.commands, { ttlMs: config.DEDUPE_TTL_MS, prefix: KEY_PREFIX }),
     history: new RedisHistoryStore(redis.commands, {
-      size: config.historySize,
-      maxAccounts: config.historyMaxAccounts,
+      size: config.HISTORY_SIZE,
+      maxAccounts: config.HISTORY_MAX_ACCOUNTS,
       prefix: KEY_PREFIX,
     }),
     adapter: createAdapter(redis.adapter, {

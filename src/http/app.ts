@@ -34,7 +34,7 @@ export function createApp(deps: AppDeps): Express {
   const { config, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
+  app.set('trust proxy', config.TRUST_PROXY);
 
   app.use(
     pinoHttp({
@@ -64,31 +64,31 @@ export function createApp(deps: AppDeps): Express {
           upgradeInsecureRequests: null,
         },
       },
-      strictTransportSecurity: config.env === 'production',
+      strictTransportSecurity: config.NODE_ENV === 'production',
     }),
   );
 
   app.use(healthRouter(deps.readiness, deps.startedAt));
-  app.use(metricsRouter(deps.metrics, config.metricsToken));
+  app.use(metricsRouter(deps.metrics, config.METRICS_TOKEN));
   app.use(
     '/api/webhooks/instagram',
     webhookRouter({
-      appSecret: config.instagram.appSecret,
-      verifyToken: config.instagram.verifyToken,
-      bodyLimitBytes: config.webhookBodyLimitBytes,
+      appSecrets: config.INSTAGRAM_APP_SECRET,
+      verifyToken: config.INSTAGRAM_WEBHOOK_VERIFY_TOKEN,
+      bodyLimitBytes: config.WEBHOOK_BODY_LIMIT,
       ingest: deps.ingest,
       metrics: deps.metrics,
       logger,
       isDraining: deps.isDraining,
     }),
   );
-  if (config.adminToken !== undefined) {
+  if (config.ADMIN_TOKEN !== undefined) {
     app.use(
       '/api/admin',
-      adminRouter({ token: config.adminToken, registry: deps.registry, ingest: deps.ingest, isDraining: deps.isDraining }),
+      adminRouter({ token: config.ADMIN_TOKEN, registry: deps.registry, ingest: deps.ingest, isDraining: deps.isDraining }),
     );
   }
-  if (config.demoPage) app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
+  if (config.DEMO_PAGE) app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
 
   app.use(notFound);
   app.use(errorHandler(logger));

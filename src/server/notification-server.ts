@@ -27,7 +27,7 @@ export interface NotificationServer {
   readonly io: IoServer;
   readonly hub: SessionHub;
   readonly metrics: Metrics;
-  /** Listens on `config.port`/`config.host` (port 0: any free port) and resolves with the address. */
+  /** Listens on `config.PORT`/`config.HOST` (port 0: any free port) and resolves with the address. */
   listen(): Promise<AddressInfo>;
   /**
    * Graceful drain: readiness turns 503 at once, new sockets are refused, every socket is told `server_shutdown` and
@@ -51,29 +51,29 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
   const startedAt = Date.now();
-  const metrics = createMetrics({ clustered: config.redisUrl !== undefined });
+  const metrics = createMetrics({ clustered: config.REDIS_URL !== undefined });
   let draining = false;
 
   const backend = createBackend(config, logger);
   const { history, dedupe } = backend;
   const hub = new SessionHub({
-    verifier: createTokenVerifier(config.jwt),
+    verifier: createTokenVerifier(config),
     history,
     metrics,
     logger,
-    authTimeoutMs: config.authTimeoutMs,
-    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-    heartbeatSweepMs: config.heartbeatSweepMs,
-    maxConnectionsPerUser: config.maxConnectionsPerUser,
-    socketEventRateLimit: config.socketEventRateLimit,
-    maxClientBufferBytes: config.maxClientBufferBytes,
+    authTimeoutMs: config.AUTH_TIMEOUT_MS,
+    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+    heartbeatSweepMs: config.HEARTBEAT_SWEEP_MS,
+    maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
+    socketEventRateLimit: config.SOCKET_EVENT_RATE_LIMIT,
+    maxClientBufferBytes: config.MAX_CLIENT_BUFFER_BYTES,
   });
 
   // Engine.IO wraps the 'request' listeners present when it attaches and passes them only what is not /socket.io;
   // the Express app, built later (it needs the publisher), is reached through this one.
   const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => app(req, res));
   const connections = trackConnections(httpServer);
-  const clientAddress = createClientAddress(config.trustProxy);
+  const clientAddress = createClientAddress(config.TRUST_PROXY);
   const gateway = {
     hub,
     metrics,
@@ -81,14 +81,14 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     clientAddress,
     admission: createConnectionAdmission({
       isDraining: () => draining,
-      origins: createOriginPolicy(config.clientOrigins),
+      origins: createOriginPolicy(config.CLIENT_URL),
       clientKey: clientAddress,
-      connectRateLimit: config.connectRateLimit,
+      connectRateLimit: config.CONNECT_RATE_LIMIT,
     }),
   };
   const io = attachSocketIo(httpServer, {
     ...gateway,
-    recoveryWindowMs: config.recoveryWindowMs,
+    recoveryWindowMs: config.RECOVERY_WINDOW_MS,
     adapter: backend.adapter,
     canBroadcast: () => backend.notReadyReason() === undefined,
   });
@@ -119,7 +119,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     // are told to go. New webhooks meanwhile get 503 and are retried by Meta. A stalled request must not keep the
     // goodbyes from every socket: past half the shutdown budget, sockets are told anyway, and the requests still
     // get the rest of it (past SHUTDOWN_TIMEOUT_MS the process exits 1).
-    await withTimeout(connections.idle(), Math.min(config.shutdownTimeoutMs / 2, MAX_REQUEST_DRAIN_MS));
+    await withTimeout(connections.idle(), Math.min(config.SHUTDOWN_TIMEOUT_MS / 2, MAX_REQUEST_DRAIN_MS));
     hub.closeAll();
     hub.stop();
     // Long-polling clients fetch their goodbye with their next request: give them the grace to do so.
@@ -156,7 +156,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     listen: async () => {
       const address = await new Promise<AddressInfo>((resolve, reject) => {
         httpServer.once('error', reject);
-        httpServer.listen(config.port, config.host, () => {
+        httpServer.listen(config.PORT, config.HOST, () => {
           httpServer.off('error', reject);
           resolve(httpServer.address() as AddressInfo);
         });

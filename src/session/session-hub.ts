@@ -73,9 +73,9 @@ export class SessionHub {
    * Verifies a handshake token and applies the per-user limit before a connection is accepted. A `userId` the client
    * sent beside the token must be the token's, as with `authenticate`.
    */
-  verifyHandshake(token: unknown, userId?: unknown): VerifiedToken {
+  async verifyHandshake(token: unknown, userId?: unknown): Promise<VerifiedToken> {
     try {
-      const verified = this.options.verifier.verify(token);
+      const verified = await this.options.verifier.verify(token);
       if (userId !== undefined && userId !== verified.userId) throw new AuthError('user_mismatch');
       if (this.registry.countForUser(verified.userId) >= this.options.maxConnectionsPerUser) {
         throw new AuthError('too_many_connections');

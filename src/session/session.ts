@@ -52,6 +52,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * of the default budget.
  */
 const ROOM_CHANGES_PER_EVENT = 500;
+/**
+ * Events of one connection waiting for an answer (a slow backend holds the queue): past this, more are refused
+ * rather than kept, so that a client's memory on the server stays bounded whatever the backend does.
+ */
+const MAX_PENDING_EVENTS = 32;
 
 /** One client connection's protocol, whatever its transport. */
 export class Session {
@@ -61,6 +66,11 @@ export class Session {
   #authTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #rateLimitedNotice = 0;
+  /** Events accepted and not yet answered, and the chain that handles them in order. */
+  #pending = 0;
+  #queue: Promise<void> = Promise.resolve();
+  /** Sustained flooding was seen: the connection is closing once what it sent before is answered. */
+  #abusive = false;
   /** Why the server ended the connection, once it decided to (its last words are still sent). */
   #closing: ServerDisconnect | undefined;
   #closed = false;
@@ -109,11 +119,27 @@ export class Session {
     this.#authTimer.unref();
   }
 
-  /** Handles one client event. Never throws: bad input gets an `error` answer. */
+  /**
+   * Handles one client event. Events of a connection are handled one after the other, in arrival order (an event sent
+   * right after `authenticate` sees its result, whatever the token verification waits for); the rate limit applies on
+   * arrival. Never throws: bad input gets an `error` answer.
+   */
   async handle(event: string, payload: unknown, ack?: Ack): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#abusive) return;
     this.state.lastActivityAt = Date.now();
     if (!(await this.#withinRateLimit(ack))) return;
+    if (this.#pending >= MAX_PENDING_EVENTS) return this.error('rate_limited', 'Too many events waiting for an answer', ack);
+    return this.#enqueue(() => this.#process(event, payload, ack));
+  }
+
+  #enqueue(work: () => Promise<void> | void): Promise<void> {
+    this.#pending++;
+    const done = this.#queue.then(work).finally(() => this.#pending--);
+    this.#queue = done;
+    return done;
+  }
+
+  async #process(event: string, payload: unknown, ack?: Ack): Promise<void> {
     if (this.#closed || this.#closing !== undefined) return;
     const known = isClientEvent(event) ? event : undefined;
     if (known === 'authenticate') return this.#authenticate(payload, ack);
@@ -245,7 +271,8 @@ export class Session {
     if (parsed?.success !== true) return this.fail('invalid_token', ack);
     let token: VerifiedToken;
     try {
-      token = this.deps.verifier.verify(parsed.data.token);
+      token = await this.deps.verifier.verify(parsed.data.token);
+      if (this.#closed) return;
     } catch (err) {
       return this.fail(err instanceof AuthError ? err.reason : 'invalid_token', ack);
     }
@@ -311,7 +338,9 @@ export class Session {
     try {
       await this.deps.abuseLimiter.consume(this.id);
     } catch {
-      this.close('abuse');
+      // Sustained flooding: what was accepted before is still answered, then the connection ends; nothing more is taken.
+      if (!this.#abusive) void this.#enqueue(() => this.close('abuse'));
+      this.#abusive = true;
       return false;
     }
     // One `rate_limited` event per second is enough to tell the client; acks always get their answer.

@@ -9,7 +9,8 @@ import { isValidSignature, parseSignatureHeader } from './signature.js';
 import { safeEqual } from '../auth/secrets.js';
 
 export interface WebhookRouterOptions {
-  readonly appSecret: string;
+  /** Every app secret a signature may be made with. */
+  readonly appSecrets: readonly string[];
   readonly verifyToken: string;
   readonly bodyLimitBytes: number;
   readonly ingest: PublishOnce;
@@ -53,7 +54,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     async (req: Request, res: Response) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const signature = parseSignatureHeader(req.headers['x-hub-signature-256']) as Buffer;
-      if (!isValidSignature(raw, signature, options.appSecret)) {
+      if (!isValidSignature(raw, signature, options.appSecrets)) {
         metrics.webhooks.inc({ result: 'invalid_signature' });
         throw new AppError('invalid_signature', 'Signature does not match the body');
       }

@@ -10,12 +10,15 @@ export function parseSignatureHeader(header: string | string[] | undefined): Buf
 }
 
 /**
- * Checks Meta's HMAC-SHA256 over the exact raw bytes. Meta escapes non-ASCII as \uXXXX, so a re-serialized body
- * would not match: never hash anything but the bytes received. Constant-time compare of equal-length digests.
+ * Checks Meta's HMAC-SHA256 over the exact raw bytes, under any of the app secrets (rotation, or apps that sign with
+ * different secrets). Meta escapes non-ASCII as \uXXXX, so a re-serialized body would not match: never hash anything
+ * but the bytes received. Constant-time compare of equal-length digests.
  */
-export function isValidSignature(rawBody: Buffer, signature: Buffer, appSecret: string): boolean {
-  const expected = createHmac('sha256', appSecret).update(rawBody).digest();
-  return signature.length === expected.length && timingSafeEqual(signature, expected);
+export function isValidSignature(rawBody: Buffer, signature: Buffer, appSecrets: readonly string[]): boolean {
+  return appSecrets.some((secret) => {
+    const expected = createHmac('sha256', secret).update(rawBody).digest();
+    return signature.length === expected.length && timingSafeEqual(signature, expected);
+  });
 }
 
 /** The header value Meta would send for `rawBody`: for tests and the webhook CLI. */

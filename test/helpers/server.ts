@@ -38,10 +38,10 @@ export async function startServer(
   options: { waitReady?: boolean } = {},
 ): Promise<RunningServer> {
   const config = testConfig(overrides);
-  const server = createNotificationServer(config, createLogger(config.logLevel));
+  const server = createNotificationServer(config, createLogger(config.LOG_LEVEL));
   const address = await server.listen();
   const url = `http://127.0.0.1:${address.port}`;
-  if (options.waitReady ?? config.redisUrl !== undefined) {
+  if (options.waitReady ?? config.REDIS_URL !== undefined) {
     const deadline = Date.now() + 10_000;
     while ((await fetch(`${url}/readyz`)).status !== 200) {
       if (Date.now() > deadline) throw new Error('the server did not become ready within 10 s');

@@ -51,7 +51,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     const token = auth?.token;
     if (token === undefined) return next();
     try {
-      handshakeTokens.set(socket, hub.verifyHandshake(token, auth?.userId));
+      handshakeTokens.set(socket, await hub.verifyHandshake(token, auth?.userId));
       next();
     } catch (err) {
       const message = (err as AuthError).message;
