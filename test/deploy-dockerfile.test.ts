@@ -71,7 +71,11 @@ function ignoredByDocker(path: string, patterns: string[]): boolean {
   for (const raw of patterns) {
     const negated = raw.startsWith('!');
     const pattern = (negated ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, '');
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*')}(/.*)?$`);
+    const body = pattern
+      .split('**')
+      .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+      .join('.*');
+    const regex = new RegExp(`^${body}(/.*)?$`);
     if (regex.test(path)) ignored = !negated;
   }
   return ignored;
