@@ -123,8 +123,12 @@ describe('Dockerfile', () => {
     }
     const build = JSON.parse(readFileSync(fromRoot('tsconfig.build.json'), 'utf8')) as { extends?: string; include: string[] };
     const needed = ['package.json', 'package-lock.json', 'tsconfig.build.json', ...(build.extends ? [build.extends.replace(/^\.\//, '')] : []), ...build.include];
+    // And every file or folder the build scripts name (a second project built by `npm run build`, say).
+    const scripts = ['prebuild', 'build', 'postbuild'].map((name) => pkg.scripts[name] ?? '').join(' ');
+    const named = (scripts.match(/[^\s'"&|;]+/g) ?? []).filter((word) => !word.startsWith('-') && word !== '.' && existsSync(fromRoot(word)));
     const copied = all(buildStage, 'COPY').flatMap((i) => parseCopy(i.args).sources);
-    expect(needed.filter((path) => !copied.includes(path))).toEqual([]);
+    const isCopied = (path: string) => copied.some((source) => path === source || path.startsWith(`${source.replace(/\/$/, '')}/`));
+    expect([...needed, ...named].filter((path) => !isCopied(path))).toEqual([]);
     // Every `npm run` the Dockerfile calls is a script of package.json.
     for (const run of stages.flatMap((s) => all(s, 'RUN'))) {
       for (const [, script] of run.args.matchAll(/npm run (\S+)/g)) expect(pkg.scripts, script as string).toHaveProperty(script as string);
