@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript with the full dependency set ----
+# ---- build: compile TypeScript (the server and its CLIs) with the full dependency set ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -17,14 +17,33 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 # ---- runtime ----
 FROM node:20-bookworm-slim
+# Image metadata (OCI annotations). Pass the build's facts in:
+#   docker build --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" --build-arg SOURCE=https://github.com/<org>/<repo> .
+# VERSION follows package.json's (test/deploy-dockerfile.test.ts checks that they agree).
+ARG VERSION=0.1.0
+ARG REVISION=
+ARG CREATED=
+ARG SOURCE=
+LABEL org.opencontainers.image.title="instantchat-notifications" \
+      org.opencontainers.image.description="InstantChat's real-time notification server: Instagram webhooks from Meta to authenticated browser sockets (Socket.IO and raw WebSocket)" \
+      org.opencontainers.image.vendor="InstantChat" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.base.name="docker.io/library/node:20-bookworm-slim"
 ENV NODE_ENV=production \
     PORT=3000 \
     HOST=0.0.0.0
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
+# dist/main.js (the server) and dist/cli/token.js, dist/cli/webhook.js (the CLIs: mint a token, send a signed webhook).
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node public ./public
+# Sample webhook bodies for `node dist/cli/webhook.js examples/webhooks/comment.json`.
+COPY --chown=node:node examples ./examples
 USER node
 EXPOSE 3000
 # The slim image has no curl: ask Node itself.
