@@ -132,7 +132,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Production refuses an HS256 secret shorter than this (SPEC). */
 export const MIN_PRODUCTION_JWT_SECRET = 32;
 
-const variables = z.object({
+/**
+ * Each variable on its own: its parsing and its default. `configSchema` adds what depends on several of them.
+ */
+export const envSchema = z.object({
   /** `development`, `test` (development defaults, quiet logs) or `production` (real secrets required). @default development */
   NODE_ENV: z.enum(['development', 'test', 'production']).prefault('development'),
   /** Port of HTTP, Socket.IO and the raw WebSocket endpoint (one port; 0: any free port). @default 3000 */
@@ -206,9 +209,9 @@ const variables = z.object({
 });
 
 /** The variables' names, as SPEC, README and `.env.example` list them. */
-export const VARIABLES = Object.keys(variables.shape) as Array<keyof typeof variables.shape>;
+export const VARIABLES = Object.keys(envSchema.shape) as Array<keyof typeof envSchema.shape>;
 
-type Variables = z.output<typeof variables>;
+type Variables = z.output<typeof envSchema>;
 
 /**
  * Defaults that depend on `NODE_ENV`, the development secrets outside production, and production's refusals: every
@@ -254,7 +257,7 @@ function resolve(env: Variables, ctx: z.core.$RefinementCtx<Variables>) {
   };
 }
 
-export const configSchema = variables.transform(resolve);
+export const configSchema = envSchema.transform(resolve);
 
 /** The typed configuration every module receives: the schema's output, frozen. */
 export type Config = Readonly<z.output<typeof configSchema>>;
