@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDedupeStore, type DedupeStore } from '../src/notifications/dedupe.js';
-import { createLogger } from '../src/observability/logger.js';
 import { createPublishOnce } from '../src/notifications/publish-once.js';
 import { EXPECTED_NOTIFICATIONS } from './fixtures/instagram/expected.js';
 import { closeAllClients } from './helpers/clients.js';
@@ -202,7 +201,6 @@ describe('dedupe', () => {
     const ingest = createPublishOnce({
       dedupe: slowStore,
       publisher: { publish: (n) => void published.push(n.id) },
-      logger: createLogger('silent'),
     });
     const batch = expectedFor('batched_changes.json');
 
@@ -228,7 +226,6 @@ describe('dedupe', () => {
           published.push(n.id);
         },
       },
-      logger: createLogger('silent'),
     });
     const [first] = expectedFor('comments.json');
     if (first === undefined) throw new Error('comments.json has no notification');

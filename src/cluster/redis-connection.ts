@@ -1,5 +1,6 @@
 import { createClient } from 'redis';
 import type { Logger } from '../observability/logger.js';
+import { catchForgottenCommands, trackDuplicates } from './redis-client-patches.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
 
@@ -42,7 +43,7 @@ export class RedisConnection {
       socket: { reconnectStrategy, socketTimeout: COMMANDS_SOCKET_TIMEOUT_MS },
     });
     this.adapter = createClient({ url, socket: { reconnectStrategy, socketTimeout: ADAPTER_SOCKET_TIMEOUT_MS } });
-    this.#trackCopies(this.adapter);
+    trackDuplicates(this.adapter, { onCopy: (copy) => this.#copies.add(copy), end, logger });
     catchForgottenCommands(this.adapter, logger);
     for (const [name, client] of [
       ['commands', this.commands],
@@ -97,24 +98,6 @@ export class RedisConnection {
     await Promise.allSettled(closing);
     this.logger.debug('redis clients closed');
   }
-
-  /**
-   * Records the duplicates the streams adapter makes of `client`. The adapter ends each with `disconnect()`, which
-   * throws once the client is closed and rejects its pending commands, some of which the adapter never catches (an
-   * unhandled rejection): end them as `close` ends the others.
-   */
-  #trackCopies(client: RedisClient): void {
-    const duplicate = client.duplicate.bind(client);
-    client.duplicate = ((...args: Parameters<typeof duplicate>) => {
-      const copy = duplicate(...args);
-      copy.disconnect = async () => {
-        await end(copy as RedisClient);
-      };
-      copy.on('error', (err: Error) => this.logger.debug({ err: err.message, client: 'adapter copy' }, 'redis error'));
-      this.#copies.add(copy as RedisClient);
-      return copy;
-    }) as typeof client.duplicate;
-  }
 }
 
 /**
@@ -139,20 +122,4 @@ async function end(client: RedisClient): Promise<void> {
   if (!client.isOpen) return;
   if (answers) await client.close();
   else client.destroy();
-}
-
-/**
- * The streams adapter fires some commands and forgets them (it saves a dropped socket's session with SET and sends
- * server-side events with PUBLISH, never awaiting either): while Redis is away those reject with nobody listening,
- * an unhandled rejection. Give them a listener that logs.
- */
-function catchForgottenCommands(client: RedisClient, logger: Logger): void {
-  for (const name of ['set', 'publish'] as const) {
-    const command = (client[name] as (...args: unknown[]) => Promise<unknown>).bind(client);
-    (client as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
-      const reply = command(...args);
-      reply.catch((err: unknown) => logger.debug({ err: String(err), command: name }, 'redis command failed'));
-      return reply;
-    };
-  }
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Notification } from '../notifications/notification.js';
 import type { Publisher } from '../notifications/publisher.js';
+import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { roomsForNotification } from './rooms.js';
 
@@ -17,7 +18,12 @@ export interface RoomEmitter {
  * The delivery side of `Publisher`: keeps the notification in history, then emits it once per transport to its two
  * rooms. Delivery never waits on a client: emits only queue frames.
  */
-export function createBroadcaster(deps: { history: HistoryStore; metrics: Metrics; emitters: RoomEmitter[] }): Publisher {
+export function createBroadcaster(deps: {
+  history: HistoryStore;
+  metrics: Metrics;
+  logger: Logger;
+  emitters: RoomEmitter[];
+}): Publisher {
   return {
     async publish(notification, receivedAt) {
       await deps.history.record(notification);
@@ -25,6 +31,9 @@ export function createBroadcaster(deps: { history: HistoryStore; metrics: Metric
       for (const emitter of deps.emitters) emitter.emitToRooms(rooms, notification);
       deps.metrics.webhookToEmitSeconds.observe((performance.now() - receivedAt) / 1000);
       deps.metrics.notificationsPublished.inc({ event_type: notification.eventType });
+      // "Did notification X reach account Y's rooms?": ids only, never the text.
+      const { id, accountId, eventType } = notification;
+      deps.logger.debug({ notificationId: id, accountId, eventType }, 'notification published');
     },
   };
 }

@@ -41,8 +41,4 @@ export class MemoryDedupeStore implements DedupeStore {
   async release(id: string): Promise<void> {
     if (this.#seen.get(id) === PENDING) this.#seen.delete(id);
   }
-
-  get size(): number {
-    return this.#seen.size;
-  }
 }

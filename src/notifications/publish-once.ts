@@ -1,7 +1,6 @@
 import type { DedupeStore } from './dedupe.js';
 import type { Notification } from './notification.js';
 import type { Publisher } from './publisher.js';
-import type { Logger } from '../observability/logger.js';
 
 export type PublishResult =
   | { readonly result: 'accepted'; readonly delivered: string[]; readonly duplicates: number }
@@ -12,7 +11,7 @@ export type PublishResult =
  * simultaneous retries of one POST (on one process or several) deliver once, and a failure in between releases the
  * id: the request fails with a 5xx and Meta's retry delivers it.
  */
-export function createPublishOnce(deps: { dedupe: DedupeStore; publisher: Publisher; logger: Logger }) {
+export function createPublishOnce(deps: { dedupe: DedupeStore; publisher: Publisher }) {
   return async function publishOnce(notifications: readonly Notification[], receivedAt: number): Promise<PublishResult> {
     const delivered: string[] = [];
     let duplicates = 0;
@@ -35,7 +34,6 @@ export function createPublishOnce(deps: { dedupe: DedupeStore; publisher: Publis
       delivered.push(id);
     }
     if (delivered.length === 0 && duplicates > 0) return { result: 'duplicate', duplicates };
-    deps.logger.debug({ delivered: delivered.length, duplicates }, 'notifications handed to delivery');
     return { result: 'accepted', delivered, duplicates };
   };
 }

@@ -98,9 +98,10 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const publisher = createBroadcaster({
     history,
     metrics,
+    logger,
     emitters: [socketIoEmitter(io), wsRooms, ...(backend.clustered ? [relayAcrossInstances(io, wsRooms)] : [])],
   });
-  const ingest = createPublishOnce({ dedupe, publisher, logger });
+  const ingest = createPublishOnce({ dedupe, publisher });
   const app = createApp({
     config,
     logger,
