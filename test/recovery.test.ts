@@ -96,6 +96,16 @@ async function dropAndAutoReconnect(srv: RunningServer, socket: TestSocket): Pro
   await Promise.all([serverGone, back]);
 }
 
+/** Resolves once `id` is among `received` (bounded). */
+async function eventuallyReceived(received: Notification[], id: string | undefined): Promise<void> {
+  if (id === undefined) throw new Error('nothing was published');
+  const deadline = Date.now() + 3000;
+  while (!received.some((n) => n.id === id)) {
+    if (Date.now() > deadline) throw new Error(`${id} did not arrive; received ${received.map((n) => n.id).join(', ')}`);
+    await delay(10);
+  }
+}
+
 async function publish(url: string, events: Array<Record<string, unknown>>): Promise<string[]> {
   for (const event of events) expect((await postFlat(url, event)).status).toBe(200);
   return events.map((e) => e.id as string);
@@ -358,6 +368,92 @@ describe('past RECOVERY_WINDOW_MS', () => {
       status: 'connected',
       subscriptions: [],
     });
+  });
+});
+
+describe('recovery with the token the client reconnects with', () => {
+  let srv: RunningServer;
+  beforeAll(async () => {
+    srv = await startServer();
+  });
+  afterEach(() => closeClientsAndDrain(srv));
+  afterAll(() => srv.stop());
+
+  it('when the token expired while away and the client comes back with a fresh one, then it is recovered with it: what it missed arrives, no auth_failed, the new expiry holds', async () => {
+    const userId = newUser();
+    const expiresAt = Date.now() + 1200;
+    const client = await readyClient(srv.url, 'handshake', {
+      userId,
+      token: mintToken({ userId, accountIds: [A], exp: expiresAt / 1000 }),
+    });
+    const failures: unknown[] = [];
+    client.socket.on('auth_failed', (f) => failures.push(f));
+    const [live] = await publish(srv.url, [flatEvent({ accountId: A })]);
+    await eventuallyReceived(client.received, live);
+
+    await goDown(srv, client.socket);
+    await delay(Math.max(0, expiresAt - Date.now() + 100));
+    const missed = await publish(srv.url, [flatEvent({ accountId: A }), flatEvent({ accountId: A })]);
+    // As a frontend does with `auth` as a function: the reconnection carries the token refreshed meanwhile.
+    client.socket.auth = { token: tokenFor(userId, [A], 60) };
+    await comeBack(client.socket);
+
+    expect(client.socket.recovered).toBe(true);
+    await eventuallyReceived(client.received, missed.at(-1) as string);
+    expect(client.received.map((n) => n.id)).toEqual([live, ...missed]);
+    // Past the old expiry, still served: the fresh token is in effect.
+    expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({ subscriptions: ['comments', 'messages'] });
+    const [later] = await publish(srv.url, [flatEvent({ accountId: A })]);
+    await eventuallyReceived(client.received, later);
+    expect(failures).toEqual([]);
+    expect(client.socket.connected).toBe(true);
+  });
+
+  it('when the client comes back with a narrower fresh token, then only what the new token entitles it to is replayed and delivered', async () => {
+    const userId = newUser();
+    const client = await readyClient(srv.url, 'handshake', { userId, token: tokenFor(userId, [A, B], 30) });
+    await goDown(srv, client.socket);
+    const [forA, forB] = await publish(srv.url, [flatEvent({ accountId: A }), flatEvent({ accountId: B })]);
+    client.socket.auth = { token: tokenFor(userId, [A], 3600) };
+    await comeBack(client.socket);
+
+    expect(client.socket.recovered).toBe(true);
+    await eventuallyReceived(client.received, forA);
+    const [laterB, laterA] = await publish(srv.url, [flatEvent({ accountId: B }), flatEvent({ accountId: A })]);
+    await eventuallyReceived(client.received, laterA);
+    expect(client.received.map((n) => n.id)).toEqual([forA, laterA]);
+    expect([forB, laterB].some((id) => client.received.some((n) => n.id === id))).toBe(false);
+  });
+
+  it('when the client comes back with another user\'s token, then auth_failed "User ID mismatch" and the disconnect', async () => {
+    const userId = newUser();
+    const client = await readyClient(srv.url, 'handshake', { userId });
+    await goDown(srv, client.socket);
+    client.socket.auth = { token: tokenFor(newUser()) };
+    const failed = nextEvent(client.socket, 'auth_failed');
+    const gone = disconnected(client.socket);
+    await comeBack(client.socket);
+
+    expect(await failed).toMatchObject({ reason: 'User ID mismatch' });
+    expect(await gone).toBe('io server disconnect');
+  });
+
+  it('when the client comes back with the stale token it first connected with, after refreshing with authenticate, then the session goes on', async () => {
+    const userId = newUser();
+    const expiresAt = Date.now() + 1200;
+    const client = await readyClient(srv.url, 'handshake', {
+      userId,
+      token: mintToken({ userId, accountIds: [A], exp: expiresAt / 1000 }),
+    });
+    await request(client.socket, 'authenticate', { token: tokenFor(userId), userId });
+    await goDown(srv, client.socket);
+    await delay(Math.max(0, expiresAt - Date.now() + 100));
+    const [missed] = await publish(srv.url, [flatEvent({ accountId: A })]);
+    await comeBack(client.socket);
+
+    expect(client.socket.recovered).toBe(true);
+    await eventuallyReceived(client.received, missed);
+    expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({ status: 'connected' });
   });
 });
 

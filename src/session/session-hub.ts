@@ -7,7 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { startBacklogSweeper, startHeartbeatSweeper } from './sweepers.js';
 import { SessionRegistry } from './registry.js';
 import { AuthError } from '../protocol/errors.js';
-import { Session, type SessionDeps } from './session.js';
+import { Session, type OpenOptions, type SessionDeps } from './session.js';
 import type { SessionState } from './state.js';
 import type { SessionTransport } from './transport.js';
 
@@ -40,6 +40,10 @@ export class SessionHub {
   readonly #deps: SessionDeps;
   readonly #stopSweepers: Array<() => void>;
 
+  get verifier(): TokenVerifier {
+    return this.options.verifier;
+  }
+
   constructor(readonly options: SessionHubOptions) {
     this.#deps = {
       verifier: options.verifier,
@@ -63,7 +67,7 @@ export class SessionHub {
     ];
   }
 
-  open(state: SessionState, link: SessionTransport, options: { handshake?: VerifiedToken; recovered?: boolean } = {}) {
+  open(state: SessionState, link: SessionTransport, options: OpenOptions = {}) {
     const session = new Session(state, link, this.#deps);
     session.open(options);
     return session;

@@ -21,7 +21,7 @@ import { CLIENT_EVENTS, isClientEvent, type ClientEvent } from '../protocol/even
 import type { ServerMessageName, ServerMessages } from '../protocol/server-messages.js';
 import { HANDLERS, type HandlerContext } from './handlers.js';
 import type { SessionRegistry } from './registry.js';
-import { isAuthenticated, rescope, roomPlan, type AuthenticatedState, type SessionState } from './state.js';
+import { isAuthenticated, rescope, roomPlan, supersedes, type AuthenticatedState, type SessionState } from './state.js';
 import type { SessionTransport } from './transport.js';
 
 export interface SessionDeps {
@@ -43,6 +43,15 @@ export interface SessionDeps {
 }
 
 export type Ack = (payload: unknown) => void;
+
+export interface OpenOptions {
+  /** A token the transport verified at connect: the session starts authenticated. */
+  readonly handshake?: VerifiedToken;
+  /** Socket.IO restored the session (state, rooms, missed packets). */
+  readonly recovered?: boolean;
+  /** The token a recovered client reconnected with: verified and applied before anything else. */
+  readonly recoveryToken?: unknown;
+}
 
 /** Longest delay setTimeout honours; a later expiry is re-armed when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -86,37 +95,58 @@ export class Session {
   }
 
   /**
-   * Starts the session. With `handshake` (a token already verified at connect), it is authenticated at once; a
-   * `recovered` session (Socket.IO state recovery) keeps its state and rooms and is not greeted again.
+   * Starts the session. With `handshake` (a token already verified at connect), it is authenticated at once. A
+   * `recovered` session (Socket.IO state recovery) keeps its state and rooms and is not greeted again; the token it
+   * reconnected with (`recoveryToken`) is verified first and, when it is a refresh of the session's, applied.
    */
-  open(options: { handshake?: VerifiedToken; recovered?: boolean } = {}): void {
+  open(options: OpenOptions = {}): void {
     this.deps.registry.add(this);
+    if (options.recovered === true) this.#rooms.assume(roomPlan(this.state));
     if (options.handshake !== undefined) {
       void this.#accept(options.handshake);
-      return;
+    } else if (options.recoveryToken !== undefined && isAuthenticated(this.state)) {
+      const { recoveryToken } = options;
+      void this.#enqueue(() => this.#recoverWith(recoveryToken));
+    } else if (isAuthenticated(this.state)) {
+      this.#resume();
+    } else {
+      // From the first connect, not this one: a recovered session must not restart its deadline.
+      const deadline = Math.max(0, this.state.connectedAt + this.deps.authTimeoutMs - Date.now());
+      this.#authTimer = setTimeout(() => {
+        if (!isAuthenticated(this.state)) this.fail('auth_timeout');
+      }, deadline);
+      this.#authTimer.unref();
     }
-    if (isAuthenticated(this.state)) {
-      if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) {
-        this.fail('token_expired');
-        return;
-      }
-      // A recovered session skipped the handshake checks: the user may have opened others meanwhile.
-      if (this.deps.registry.countForUser(this.state.userId, this.id) >= this.deps.maxConnectionsPerUser) {
-        this.fail('too_many_connections');
-        return;
-      }
-      this.deps.registry.bindUser(this, this.state.userId);
-      this.#armExpiry();
-      if (options.recovered) this.#rooms.assume(roomPlan(this.state));
-      else void this.#syncRooms();
-      return;
+  }
+
+  /** Carries on an authenticated session Socket.IO restored, as its stored token allows. */
+  #resume(): void {
+    const state = this.state as AuthenticatedState;
+    if (state.expiresAt !== undefined && state.expiresAt <= Date.now()) return this.fail('token_expired');
+    // A recovered session skipped the handshake checks: the user may have opened others meanwhile.
+    if (this.deps.registry.countForUser(state.userId, this.id) >= this.deps.maxConnectionsPerUser) {
+      return this.fail('too_many_connections');
     }
-    // From the first connect, not this one: a recovered session must not restart its deadline.
-    const deadline = Math.max(0, this.state.connectedAt + this.deps.authTimeoutMs - Date.now());
-    this.#authTimer = setTimeout(() => {
-      if (!isAuthenticated(this.state)) this.fail('auth_timeout');
-    }, deadline);
-    this.#authTimer.unref();
+    this.deps.registry.bindUser(this, state.userId);
+    this.#armExpiry();
+  }
+
+  /**
+   * A recovered client's handshake token: another user's is `User ID mismatch`; a refresh (valid, same user, expiring
+   * no earlier) is applied; anything else (the stale token the client first connected with, say, while it refreshed
+   * the session with `authenticate` since) leaves the session as it was stored, which must still be valid itself.
+   */
+  async #recoverWith(raw: unknown): Promise<void> {
+    const state = this.state as AuthenticatedState;
+    const token = await this.deps.verifier.verify(raw).catch((err: unknown) => (err instanceof AuthError ? err : undefined));
+    if (this.#closed) return;
+    if (token !== undefined && !(token instanceof AuthError)) {
+      if (token.userId !== state.userId) return this.fail('user_mismatch');
+      if (supersedes(token, state)) return this.#accept(token, undefined, { greet: false });
+    } else if (state.expiresAt !== undefined && state.expiresAt <= Date.now()) {
+      return this.fail(token?.reason ?? 'token_expired');
+    }
+    this.#resume();
   }
 
   /**
@@ -269,20 +299,28 @@ export class Session {
   async #authenticate(payload: unknown, ack?: Ack): Promise<void> {
     const parsed = isPlainPayload(payload) ? CLIENT_EVENTS.authenticate.payload.safeParse(payload) : undefined;
     if (parsed?.success !== true) return this.fail('invalid_token', ack);
+    return this.#authenticateWith(parsed.data.token, parsed.data.userId, ack);
+  }
+
+  /** Verifies `raw` and, when it is `userId`'s (and the session's user's, once there is one), applies it. */
+  async #authenticateWith(raw: unknown, userId: string, ack?: Ack): Promise<void> {
     let token: VerifiedToken;
     try {
-      token = await this.deps.verifier.verify(parsed.data.token);
-      if (this.#closed) return;
+      token = await this.deps.verifier.verify(raw);
     } catch (err) {
       return this.fail(err instanceof AuthError ? err.reason : 'invalid_token', ack);
     }
+    if (this.#closed) return;
     const sameUser = this.state.userId === undefined || this.state.userId === token.userId;
-    if (token.userId !== parsed.data.userId || !sameUser) return this.fail('user_mismatch', ack);
+    if (token.userId !== userId || !sameUser) return this.fail('user_mismatch', ack);
     return this.#accept(token, ack);
   }
 
-  /** Makes the session authenticated as `token` says (first time, or a refresh with a fresh token). */
-  async #accept(token: VerifiedToken, ack?: Ack): Promise<void> {
+  /**
+   * Makes the session authenticated as `token` says (first time, or a refresh with a fresh token) and says so with
+   * `auth_success`, unless told not to (a recovered session applying the token it reconnected with).
+   */
+  async #accept(token: VerifiedToken, ack?: Ack, options: { greet: boolean } = { greet: true }): Promise<void> {
     const { registry, maxConnectionsPerUser } = this.deps;
     if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) return this.fail('too_many_connections', ack);
     const refresh = isAuthenticated(this.state);
@@ -301,6 +339,7 @@ export class Session {
     await this.#syncRooms();
     if (this.#closed) return;
     this.deps.logger.info({ sessionId: this.id, transport: this.transport, userId: token.userId, refresh }, 'authenticated');
+    if (!options.greet) return;
     this.reply(
       'auth_success',
       {

@@ -1,3 +1,4 @@
+import type { VerifiedToken } from '../auth/claims.js';
 import { NO_ROOMS, type RoomPlan } from '../delivery/rooms.js';
 import { ALL_ACCOUNTS, type Entitlement } from '../notifications/entitlement.js';
 import type { EventType } from '../notifications/notification.js';
@@ -56,4 +57,13 @@ export function roomPlan(state: SessionState): RoomPlan {
   if (!isAuthenticated(state)) return NO_ROOMS;
   const accounts = effectiveAccounts(state);
   return { accounts: accounts === ALL_ACCOUNTS ? ALL_ACCOUNTS : [...new Set(accounts)], types: [...state.subscriptions] };
+}
+
+/**
+ * Whether a token a recovered client reconnected with should replace the session's: the same user, expiring no
+ * earlier (a refresh made while away, not a stale copy of the token it first connected with).
+ */
+export function supersedes(token: VerifiedToken, state: SessionState): boolean {
+  if (token.userId !== state.userId) return false;
+  return (token.expiresAt ?? Number.POSITIVE_INFINITY) >= (state.expiresAt ?? Number.POSITIVE_INFINITY);
 }

@@ -5,7 +5,8 @@ import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
 import { socketLink } from './socket-link.js';
-import { assertSocketIoInternals, withholdReplayFromExpiredSessions } from './socketio-internals.js';
+import { reviewRecovery } from './recovery.js';
+import { assertSocketIoInternals, reviewRestoredSessions } from './socketio-internals.js';
 import type { IoServer, IoSocket } from './types.js';
 
 export interface SocketIoGatewayOptions extends GatewayOptions {
@@ -38,7 +39,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     }),
     ...(options.adapter !== undefined && { adapter: options.adapter }),
   });
-  withholdReplayFromExpiredSessions(io);
+  reviewRestoredSessions(io, (session, auth) => reviewRecovery(session, auth, (token) => hub.verifier.verify(token)));
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
@@ -64,9 +65,12 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     const recovered = socket.recovered;
     if (!recovered) socket.data = newSessionState(Date.now());
     else socket.data.lastActivityAt = Date.now();
+    // A recovered socket skipped the middleware: the token it reconnected with is verified and applied by the session.
+    const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
     const session = hub.open(socket.data, socketLink(io, socket, { canBroadcast: options.canBroadcast, logger }), {
       recovered,
       ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
+      ...(recovered && token !== undefined && { recoveryToken: token }),
     });
     handshakeTokens.delete(socket);
     // `open` may have refused the socket at once (a recovered session whose token expired meanwhile): it is gone, and

@@ -1,5 +1,5 @@
 import { Adapter } from 'socket.io-adapter';
-import { Socket } from 'socket.io';
+import { Namespace, Socket } from 'socket.io';
 import type { IoServer, IoSocket, SocketData } from './types.js';
 
 /**
@@ -15,6 +15,8 @@ export function assertSocketIoInternals(): void {
   const missing = [
     typeof (Socket.prototype as unknown as Partial<DirectSocket>).packet !== 'function' && 'socket.io Socket#packet',
     typeof Adapter.prototype.restoreSession !== 'function' && 'socket.io-adapter Adapter#restoreSession',
+    typeof (Namespace.prototype as unknown as Partial<SessionFactory>)._createSocket !== 'function' &&
+      'socket.io Namespace#_createSocket',
   ].filter((name): name is string => typeof name === 'string');
   if (missing.length > 0) throw new Error(`Socket.IO internals this server relies on are gone: ${missing.join(', ')}`);
 }
@@ -30,18 +32,41 @@ export function writeEvent(socket: IoSocket, event: string, payload: unknown): v
   (socket as unknown as DirectSocket).packet({ type: EVENT_PACKET, data: [event, payload] });
 }
 
+/** A session Socket.IO's adapter restores for a reconnecting client: its data, rooms and missed packets. */
+export type RestoredSession = NonNullable<Awaited<ReturnType<Adapter['restoreSession']>>>;
+
+type SessionFactory = { _createSocket(client: unknown, auth: Record<string, unknown>): Promise<unknown> };
+
 /**
- * Socket.IO writes a recovered session's missed packets in the socket's constructor, before the connection handler
- * can check the token: a session whose token expired while it was away would be sent what was published after the
- * expiry, then `auth_failed`. Such a session is restored without them; once re-authenticated, the client fetches
- * what it missed with `get_history`. Applies to the adapter in place: re-apply if `io.adapter()` replaces it.
+ * Lets `review` see, and change, a session the adapter restores, together with the reconnecting client's handshake
+ * `auth` (its fresh token, say). Socket.IO writes a recovered session's missed packets in the socket's constructor,
+ * before any middleware or connection handler runs: this is the only point where what is replayed can still be
+ * decided. `Namespace#_createSocket` (which has the handshake) calls `Adapter#restoreSession` (which has the session):
+ * the first is wrapped to hand the handshake to the second. Applies to the adapter in place: re-apply if
+ * `io.adapter()` replaces it.
  */
-export function withholdReplayFromExpiredSessions(io: IoServer): void {
+export function reviewRestoredSessions(
+  io: IoServer,
+  review: (session: RestoredSession, auth: Record<string, unknown> | undefined) => Promise<RestoredSession>,
+): void {
+  const nsp = io.of('/') as unknown as SessionFactory;
   const adapter = io.of('/').adapter;
+  const handshakes = new Map<string, Record<string, unknown>>();
+  const create = nsp._createSocket.bind(nsp);
+  nsp._createSocket = async (client, auth) => {
+    const pid = typeof auth?.pid === 'string' ? auth.pid : undefined;
+    if (pid !== undefined) handshakes.set(pid, auth);
+    try {
+      return await create(client, auth);
+    } finally {
+      if (pid !== undefined) handshakes.delete(pid);
+    }
+  };
   const restore = adapter.restoreSession.bind(adapter);
   adapter.restoreSession = async (pid, offset) => {
     const session = await restore(pid, offset);
-    const expiresAt = (session?.data as SocketData | undefined)?.expiresAt;
-    return session && expiresAt !== undefined && expiresAt <= Date.now() ? { ...session, missedPackets: [] } : session;
+    return session ? review(session, handshakes.get(pid)) : session;
   };
 }
+
+export type { SocketData };

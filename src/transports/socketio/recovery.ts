@@ -1,0 +1,32 @@
+import type { VerifiedToken } from '../../auth/claims.js';
+import { isEntitledTo } from '../../notifications/entitlement.js';
+import type { Notification } from '../../notifications/notification.js';
+import { supersedes, type SessionState } from '../../session/state.js';
+import type { RestoredSession } from './socketio-internals.js';
+
+/**
+ * What a recovered session is sent of what it missed. A refresh of the stored token in the reconnecting client's
+ * handshake (same user, expiring no earlier) stands for the stored one: a client that refreshed its token while away
+ * gets what it missed, as far as the new token entitles it. A session whose token has expired (and brought no fresh one) gets nothing
+ * replayed: it is told `Token expired` once restored, and fetches what it missed with `get_history` after
+ * re-authenticating.
+ */
+export async function reviewRecovery(
+  session: RestoredSession,
+  auth: Record<string, unknown> | undefined,
+  verify: (token: unknown) => Promise<VerifiedToken>,
+): Promise<RestoredSession> {
+  const stored = session.data as SessionState;
+  const fresh = typeof auth?.token === 'string' ? await verify(auth.token).catch(() => undefined) : undefined;
+  const token = fresh !== undefined && supersedes(fresh, stored) ? fresh : undefined;
+  const expiresAt = token !== undefined ? token.expiresAt : stored.expiresAt;
+  if (expiresAt !== undefined && expiresAt <= Date.now()) return { ...session, missedPackets: [] };
+  if (token === undefined) return session;
+  const entitlement = token.entitlement;
+  // A missed packet is the argument list of its emit: ['webhook_event', notification].
+  const missedPackets = session.missedPackets.filter((packet) => {
+    const [event, notification] = packet as [string, Notification | undefined];
+    return event !== 'webhook_event' || (notification !== undefined && isEntitledTo(entitlement, notification.accountId));
+  });
+  return { ...session, missedPackets };
+}
