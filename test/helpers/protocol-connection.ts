@@ -120,6 +120,11 @@ export class ProtocolConnection {
     );
   }
 
+  /** Resolves once `condition()` holds, checked at every message; rejects on timeout or close. */
+  async until(condition: () => boolean, what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
+    await this.#wait(() => (condition() ? true : undefined), timeoutMs, () => `${what}; received: ${this.#summary(0)}`);
+  }
+
   /** Resolves with the close reason once the connection ended. */
   async ended(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
     await this.#wait(() => this.#closed, timeoutMs, () => 'the connection to end', true);
