@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { accountRoom, allAccountsRoom, roomsOnlyIn, type RoomPlan } from '../src/delivery/rooms.js';
+import { accountRoom, allAccountsRoom, roomChangeCount, roomsOnlyIn, type RoomPlan } from '../src/delivery/rooms.js';
 
 const full = (plan: RoomPlan): Set<string> =>
   new Set(
@@ -22,6 +22,7 @@ describe('delivery rooms: a change is computed dimension by dimension', () => {
         const expected = [...full(from)].filter((room) => !full(to).has(room));
         expect(new Set(yielded).size).toBe(yielded.length);
         expect(new Set(yielded)).toEqual(new Set(expected));
+        expect(roomChangeCount(from, to)).toBe(yielded.length + [...roomsOnlyIn(to, from)].length);
       }),
       { numRuns: 500 },
     );

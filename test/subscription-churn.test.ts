@@ -30,6 +30,8 @@ const CPU_SLACK_MS = 100;
 const SCOPE_SIZE = 1000;
 /** Tokens as large as `authenticate` accepts (its schema bounds `token` at 16 384 characters). */
 const MAX_TOKEN_CHARS = 16_384;
+/** A token's `accountIds` claim holds at most this many accounts (README, limits: more is an invalid token). */
+const MAX_TOKEN_ACCOUNTS = 1000;
 /** The well-behaved socket's heartbeat period during a storm. */
 const BYSTANDER_EVERY_MS = 250;
 /** Waiting bound for the storm's answers: today's server needs several seconds of CPU to catch up. */
@@ -45,12 +47,12 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const accountIds = (start: number, count: number): string[] =>
   Array.from({ length: count }, (_, i) => `178414${String(start + i).padStart(11, '0')}`);
 
-/** The longest list of ids `prefix` + base 36 whose token still fits in MAX_TOKEN_CHARS. */
+/** The longest list of ids `prefix` + base 36 (up to the claim's bound) whose token still fits in MAX_TOKEN_CHARS. */
 function largestScopeToken(userId: string, prefix: string): { token: string; ids: string[] } {
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i.toString(36)}`);
   const token = (n: number) => mintToken({ userId, accountIds: ids(n) }, { expiresIn: 3600 });
   let low = 1;
-  let high = 10_000;
+  let high = MAX_TOKEN_ACCOUNTS;
   while (low < high) {
     const mid = Math.ceil((low + high) / 2);
     if (token(mid).length <= MAX_TOKEN_CHARS) low = mid;

@@ -45,3 +45,21 @@ export function* roomsOnlyIn(from: RoomPlan, to: RoomPlan): Generator<string> {
     for (const type of types) yield accountRoom(account, type);
   }
 }
+
+/** How many rooms moving from `from` to `to` joins and leaves, counted without listing them: O(accounts). */
+export function roomChangeCount(from: RoomPlan, to: RoomPlan): number {
+  return onlyInCount(from, to) + onlyInCount(to, from);
+}
+
+function onlyInCount(from: RoomPlan, to: RoomPlan): number {
+  const toTypes = new Set(to.types);
+  if (from.accounts === ALL_ACCOUNTS) {
+    return to.accounts === ALL_ACCOUNTS ? from.types.filter((type) => !toTypes.has(type)).length : from.types.length;
+  }
+  if (to.accounts === ALL_ACCOUNTS) return from.accounts.length * from.types.length;
+  const toAccounts = new Set(to.accounts);
+  const dropped = from.types.filter((type) => !toTypes.has(type)).length;
+  let count = 0;
+  for (const account of from.accounts) count += toAccounts.has(account) ? dropped : from.types.length;
+  return count;
+}

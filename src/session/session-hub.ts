@@ -30,6 +30,13 @@ export interface SessionHubOptions {
  */
 const ABUSE_WINDOW_S = 10;
 const ABUSE_FACTOR = 3;
+/**
+ * Room joins and leaves one connection may make per window: one full change of scope (1 000 accounts × 12 event types
+ * out and 12 000 in) every 10 s, about 3 ms of adapter work a second at most. A frontend subscribes once and changes
+ * scope now and then; past this, `rate_limited` and nothing changes.
+ */
+const ROOM_CHANGES_PER_WINDOW = 24_000;
+const ROOM_WINDOW_S = 10;
 
 /**
  * The transport-neutral core every transport opens its connections on: the registry, the limiters, the heartbeat
@@ -60,6 +67,7 @@ export class SessionHub {
         points: options.socketEventRateLimit * ABUSE_FACTOR,
         duration: ABUSE_WINDOW_S,
       }),
+      roomLimiter: new RateLimiterMemory({ points: ROOM_CHANGES_PER_WINDOW, duration: ROOM_WINDOW_S }),
     };
     this.#stopSweepers = [
       startHeartbeatSweeper(this.registry, { timeoutMs: options.heartbeatTimeoutMs, sweepMs: options.heartbeatSweepMs }),

@@ -2,6 +2,7 @@ import { RateLimiterRes, type RateLimiterMemory } from 'rate-limiter-flexible';
 import type { VerifiedToken } from '../auth/claims.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { RoomMembership } from '../delivery/room-membership.js';
+import { roomChangeCount } from '../delivery/rooms.js';
 import { entitlementToList } from '../notifications/entitlement.js';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
@@ -40,6 +41,8 @@ export interface SessionDeps {
   readonly eventLimiter: RateLimiterMemory;
   /** Rejected events per connection over a longer window; exhausting it is sustained abuse. */
   readonly abuseLimiter: RateLimiterMemory;
+  /** Room joins and leaves per connection over a window (subscription and entitlement changes). */
+  readonly roomLimiter: RateLimiterMemory;
 }
 
 export type Ack = (payload: unknown) => void;
@@ -55,12 +58,7 @@ export interface OpenOptions {
 
 /** Longest delay setTimeout honours; a later expiry is re-armed when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/**
- * Room changes that cost one client event of the rate budget: a connection changing its whole scope at the allowed
- * event rate would otherwise keep a core busy. At 500, a full change of 1 000 accounts × 12 types costs about a second
- * of the default budget.
- */
-const ROOM_CHANGES_PER_EVENT = 500;
+const ROOMS_OVER_BUDGET = 'Too many subscription changes; retry in a few seconds';
 /**
  * Events of one connection waiting for an answer (a slow backend holds the queue): past this, more are refused
  * rather than kept, so that a client's memory on the server stays bounded whatever the backend does.
@@ -257,6 +255,7 @@ export class Session {
     this.deps.registry.remove(this);
     void this.deps.eventLimiter.delete(this.id);
     void this.deps.abuseLimiter.delete(this.id);
+    void this.deps.roomLimiter.delete(this.id);
   }
 
   get closed(): boolean {
@@ -281,6 +280,10 @@ export class Session {
       state: this.state as AuthenticatedState,
       history: this.deps.history,
       resubscribe: async ({ subscriptions, scope }) => {
+        const next: SessionState = { ...this.state, subscriptions };
+        if (scope === undefined) delete next.scope;
+        else next.scope = scope;
+        if (!(await this.#chargeRooms(next))) throw new ProtocolError('rate_limited', ROOMS_OVER_BUDGET);
         this.state.subscriptions = subscriptions;
         if (scope === undefined) delete this.state.scope;
         else this.state.scope = scope;
@@ -289,11 +292,25 @@ export class Session {
     };
   }
 
-  /** Brings the delivery rooms in line with the state; their cost is charged to the event budget. */
+  /** Brings the delivery rooms in line with the state. */
   async #syncRooms(): Promise<void> {
-    const changes = await this.#rooms.change(roomPlan(this.state));
-    const cost = Math.floor(changes / ROOM_CHANGES_PER_EVENT);
-    if (cost > 0 && !this.#closed) await this.deps.eventLimiter.penalty(this.id, cost);
+    await this.#rooms.change(roomPlan(this.state));
+  }
+
+  /**
+   * Charges the room joins and leaves that moving to `next` takes to the connection's room budget, before any is made:
+   * false (and nothing to change) when the budget cannot cover them now.
+   */
+  async #chargeRooms(next: SessionState): Promise<boolean> {
+    const changes = roomChangeCount(this.#rooms.plan, roomPlan(next));
+    if (changes === 0) return true;
+    try {
+      await this.deps.roomLimiter.consume(this.id, changes);
+      return true;
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) return false;
+      throw rejection;
+    }
   }
 
   async #authenticate(payload: unknown, ack?: Ack): Promise<void> {
@@ -324,9 +341,16 @@ export class Session {
     const { registry, maxConnectionsPerUser } = this.deps;
     if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) return this.fail('too_many_connections', ack);
     const refresh = isAuthenticated(this.state);
-    this.state.userId = token.userId;
-    this.state.entitlement = token.entitlement === '*' ? '*' : [...token.entitlement];
+    const entitlement = token.entitlement === '*' ? '*' : [...token.entitlement];
     const scope = rescope(this.state.scope, token.entitlement);
+    // A refresh that moves many rooms (a token of other accounts) is charged like a subscription change.
+    const next: SessionState = { ...this.state, userId: token.userId, entitlement };
+    if (scope === undefined) delete next.scope;
+    else next.scope = scope;
+    if (!(await this.#chargeRooms(next))) return this.error('rate_limited', ROOMS_OVER_BUDGET, ack);
+    if (this.#closed) return;
+    this.state.userId = token.userId;
+    this.state.entitlement = entitlement;
     if (scope === undefined) delete this.state.scope;
     else this.state.scope = scope;
     if (token.expiresAt === undefined) delete this.state.expiresAt;
