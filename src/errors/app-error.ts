@@ -5,7 +5,9 @@ export const HTTP_ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  request_timeout: 408,
   payload_too_large: 413,
+  too_many_requests: 429,
   not_ready: 503,
   internal_error: 500,
 } as const;

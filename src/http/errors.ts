@@ -18,8 +18,13 @@ export function errorHandler(logger: Logger) {
       res.destroy();
       return;
     }
-    res.status(error.status).json({ error: error.code, message: error.message });
+    sendError(res, error);
   };
+}
+
+/** SPEC's error answer: the code's status and `{"error": code, "message": sentence}`. */
+export function sendError(res: Response, error: AppError): void {
+  res.status(error.status).json({ error: error.code, message: error.message });
 }
 
 function toAppError(err: unknown): AppError {

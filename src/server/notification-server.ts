@@ -6,7 +6,7 @@ import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
 import { createBroadcaster } from '../delivery/broadcaster.js';
 import { createApp } from '../http/app.js';
-import { createClientAddress } from '../http/client-address.js';
+import { createClientAddress, createClientKey } from '../http/client-address.js';
 import { createOriginPolicy } from '../http/origins.js';
 import type { Notification } from '../notifications/notification.js';
 import type { Logger } from '../observability/logger.js';
@@ -16,6 +16,7 @@ import { SessionHub } from '../session/session-hub.js';
 import { attachWebSocket } from '../ws/ws-gateway.js';
 import { createIngestor } from '../webhooks/ingest.js';
 import { trackConnections } from './connections.js';
+import { HTTP_SERVER_LIMITS } from './http-limits.js';
 
 export interface NotificationServer {
   readonly config: Config;
@@ -66,7 +67,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
 
   // Engine.IO wraps the 'request' listeners present when it attaches and passes them only what is not /socket.io;
   // the Express app, built later (it needs the publisher), is reached through this one.
-  const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => app(req, res));
+  const httpServer = createServer(HTTP_SERVER_LIMITS, (req: IncomingMessage, res: ServerResponse) => app(req, res));
   const connections = trackConnections(httpServer);
   const perMinute = (points: number) =>
     config.connectRateLimit > 0 ? new RateLimiterMemory({ points, duration: 60 }) : undefined;
@@ -78,6 +79,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     logger,
     origins: createOriginPolicy(config.clientOrigins),
     clientAddress: createClientAddress(config.trustProxy),
+    clientKey: createClientKey(config.trustProxy),
     connectLimiter,
     handshakeLimiter,
     maxClientBufferBytes: config.maxClientBufferBytes,

@@ -12,8 +12,10 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Browser origins allowed to connect (WebSocket upgrades included). */
   readonly origins: OriginPolicy;
-  /** The client IP of a request, honouring `TRUST_PROXY`. */
+  /** The client IP of a request, honouring `TRUST_PROXY` (for logs). */
   readonly clientAddress: (req: IncomingMessage) => string;
+  /** What per-address limits count under: the client IP, an IPv6 one as its /64 (`limitKey`). */
+  readonly clientKey: (req: IncomingMessage) => string;
   /** Per-IP connection budget, or undefined when `CONNECT_RATE_LIMIT=0`. */
   readonly connectLimiter: RateLimiterMemory | undefined;
   /**

@@ -2,12 +2,15 @@ import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { AppError } from '../errors/app-error.js';
 import { isBodyParserError } from '../http/body-parser-errors.js';
+import { limitKey } from '../http/client-address.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { bodyDeadline, WEBHOOK_BODY_DEADLINE_MS } from './body-deadline.js';
 import type { Ingest } from './ingest.js';
 import { isValidSignature, parseSignatureHeader } from './signature.js';
 import { safeEqual } from '../http/bearer.js';
+import { MAX_UNFINISHED_BODIES_PER_CLIENT, unfinishedBodies } from './unfinished-bodies.js';
 
 export interface WebhookRouterOptions {
   readonly appSecret: string;
@@ -48,6 +51,16 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       }
       next();
     },
+    // A client trickling bodies holds memory: a few at a time per address, each for a few seconds.
+    unfinishedBodies({
+      max: MAX_UNFINISHED_BODIES_PER_CLIENT,
+      keyOf: (req) => limitKey(req.ip),
+      retryAfterSeconds: Math.ceil(WEBHOOK_BODY_DEADLINE_MS / 1000),
+    }),
+    bodyDeadline({
+      deadlineMs: WEBHOOK_BODY_DEADLINE_MS,
+      onTimeout: () => metrics.webhooks.inc({ result: 'invalid_body' }),
+    }),
     // Raw bytes whatever the Content-Type: the signature covers exactly what was sent.
     // `inflate: false`: the signature covers the bytes sent, not a decompressed form (Meta does not compress).
     express.raw({ type: () => true, limit: options.bodyLimitBytes, inflate: false }),
@@ -93,9 +106,10 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     },
   );
 
-  // Body-parser failures (413 too large, 400 aborted or bad encoding) are bad bodies too.
-  router.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    if (isBodyParserError(err)) metrics.webhooks.inc({ result: 'invalid_body' });
+  // Body-parser failures (413 too large, 400 aborted or bad encoding) are bad bodies too; a body cut off by its
+  // deadline was counted when it was answered, and its parser's "aborted" comes after that answer.
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (isBodyParserError(err) && !res.headersSent) metrics.webhooks.inc({ result: 'invalid_body' });
     next(err);
   });
 
