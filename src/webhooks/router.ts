@@ -10,7 +10,7 @@ import { bodyDeadline, WEBHOOK_BODY_DEADLINE_MS } from './body-deadline.js';
 import type { Ingest } from './ingest.js';
 import { isValidSignature, parseSignatureHeader } from './signature.js';
 import { safeEqual } from '../http/bearer.js';
-import { MAX_UNFINISHED_BODIES_PER_CLIENT, unfinishedBodies } from './unfinished-bodies.js';
+import { MAX_BODIES_QUEUED_PER_CLIENT, MAX_BODIES_READ_PER_CLIENT, unfinishedBodies } from './unfinished-bodies.js';
 
 export interface WebhookRouterOptions {
   readonly appSecret: string;
@@ -51,15 +51,17 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       }
       next();
     },
-    // A client trickling bodies holds memory: a few at a time per address, each for a few seconds.
-    unfinishedBodies({
-      max: MAX_UNFINISHED_BODIES_PER_CLIENT,
-      keyOf: (req) => limitKey(req.ip),
-      retryAfterSeconds: Math.ceil(WEBHOOK_BODY_DEADLINE_MS / 1000),
-    }),
+    // A client trickling bodies holds memory: each body for a few seconds at most (the deadline runs from the
+    // headers, waiting included), and only so many read at once per address.
     bodyDeadline({
       deadlineMs: WEBHOOK_BODY_DEADLINE_MS,
       onTimeout: () => metrics.webhooks.inc({ result: 'invalid_body' }),
+    }),
+    unfinishedBodies({
+      maxRead: MAX_BODIES_READ_PER_CLIENT,
+      maxQueued: MAX_BODIES_QUEUED_PER_CLIENT,
+      keyOf: (req) => limitKey(req.ip),
+      retryAfterSeconds: Math.ceil(WEBHOOK_BODY_DEADLINE_MS / 1000),
     }),
     // Raw bytes whatever the Content-Type: the signature covers exactly what was sent.
     // `inflate: false`: the signature covers the bytes sent, not a decompressed form (Meta does not compress).

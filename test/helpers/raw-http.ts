@@ -57,11 +57,15 @@ export function rawExchange(url: string, initial: string | Buffer): RawExchange 
   return { socket, connected, response, closed, write };
 }
 
-/** A complete response at the start of `bytes` (Content-Length framed, or none), else `undefined`. */
+/**
+ * The first complete final response in `bytes` (Content-Length framed, or none), else `undefined`. Interim answers
+ * (`100 Continue`) are skipped.
+ */
 function parseResponse(bytes: Buffer): RawResponse | undefined {
   const end = bytes.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const [statusLine = '', ...lines] = bytes.subarray(0, end).toString('latin1').split('\r\n');
+  if (/^HTTP\/1\.1 1\d\d /.test(statusLine)) return parseResponse(bytes.subarray(end + 4));
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');
