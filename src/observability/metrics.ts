@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SKIP_REASONS, type SkipReason } from '../notifications/normalize/index.js';
 
 export type Transport = 'socketio' | 'websocket';
 export type WebhookResult = 'accepted' | 'invalid_signature' | 'invalid_body' | 'duplicate';
@@ -18,8 +19,8 @@ export interface Metrics {
   readonly authFailures: Counter<'reason'>;
   /** From a webhook request's arrival to the room emit of its notification. */
   readonly webhookToEmitSeconds: Histogram;
-  /** Items of signed webhooks that were not understood (SPEC: logged and counted). */
-  readonly webhookItemsSkipped: Counter;
+  /** Items of signed webhooks that delivered nothing (SPEC: logged and counted), by reason. */
+  readonly webhookItemsSkipped: Counter<'reason'>;
 }
 
 /**
@@ -77,9 +78,11 @@ export function createMetrics(): Metrics {
   });
   const webhookItemsSkipped = new Counter({
     name: 'instantchat_webhook_items_skipped_total',
-    help: 'Items of signed webhooks that were not understood (unknown field or shape) and delivered nothing',
+    help: 'Items of signed webhooks that delivered nothing, by reason (unknown_* and the like: a shape we do not know)',
+    labelNames: ['reason'],
     registers: [registry],
   });
+  for (const reason of Object.keys(SKIP_REASONS) as SkipReason[]) webhookItemsSkipped.inc({ reason }, 0);
   return {
     registry: Registry.merge([processMetrics(), own]),
     activeConnections,

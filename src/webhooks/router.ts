@@ -81,17 +81,21 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         throw new AppError('invalid_body', 'Body is not valid JSON');
       }
       const normalized = normalizeWebhook(body, new Date());
+      // Every item that delivers nothing is counted and logged with why (never with its text), so that an operator
+      // tells a shape we do not know (`unknown_*`, ...) from an item we had to drop (`missing_id`, ...).
+      for (const { reason, count } of normalized.skips) metrics.webhookItemsSkipped.inc({ reason }, count);
       if (normalized.notifications.length === 0) {
         // Signed but not understood: 200, or Meta retries for hours; logged and counted, nothing delivered.
         metrics.webhooks.inc({ result: 'invalid_body' });
-        metrics.webhookItemsSkipped.inc(normalized.skipped);
-        logger.warn({ shape: normalized.shape, skipped: normalized.skipped, bytes: raw.length }, 'webhook of unknown shape ignored');
+        logger.warn(
+          { shape: normalized.shape, skipped: normalized.skipped, skips: normalized.skips, bytes: raw.length },
+          'webhook delivered nothing: every item skipped, or a body of unknown shape',
+        );
         res.status(200).type('text/plain').send('EVENT_RECEIVED');
         return;
       }
       if (normalized.skipped > 0) {
-        metrics.webhookItemsSkipped.inc(normalized.skipped);
-        logger.warn({ skipped: normalized.skipped }, 'webhook items of unknown shape ignored');
+        logger.warn({ skipped: normalized.skipped, skips: normalized.skips }, 'webhook items skipped');
       }
       const outcome = await options.ingest(normalized.notifications, res.locals.receivedAt as number);
       metrics.webhooks.inc({ result: outcome.result });
