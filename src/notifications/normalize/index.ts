@@ -9,22 +9,21 @@ export type { NormalizeResult } from './types.js';
 export { SKIP_REASONS, type SkipCount, type SkipReason } from './skips.js';
 
 /**
- * Parts of a notification a client can do without: when one fails the schema (a username or a text past its length
- * bound), the notification goes out without it rather than not at all.
+ * Parts of a notification a client can do without, by schema path: when one fails the schema (a username or a text
+ * past its length bound), the notification goes out without it rather than not at all.
  */
-const OPTIONAL_PATHS: ReadonlyArray<readonly [string, ...string[]]> = [['sender', 'username'], ['sender', 'id'], ['content']];
+const OPTIONAL_PARTS: Readonly<Record<string, (n: Notification) => void>> = {
+  content: (n) => delete n.content,
+  'sender.username': (n) => delete n.sender.username,
+  'sender.id': (n) => delete n.sender.id,
+};
 
 /** The draft without the optional parts the schema refused, when those were all it refused; else `undefined`. */
 function withoutBadOptionalParts(draft: Notification, failed: ReadonlyArray<readonly PropertyKey[]>): unknown {
-  const optional = (path: readonly PropertyKey[]) =>
-    OPTIONAL_PATHS.some((p) => p.length === path.length && p.every((key, i) => key === path[i]));
-  if (!failed.every(optional)) return undefined;
+  const paths = failed.map((path) => path.map(String).join('.'));
+  if (!paths.every((path) => Object.hasOwn(OPTIONAL_PARTS, path))) return undefined;
   const repaired: Notification = { ...draft, sender: { ...draft.sender } };
-  for (const path of failed) {
-    if (path[0] === 'content') delete repaired.content;
-    else if (path[1] === 'username') delete repaired.sender.username;
-    else delete repaired.sender.id;
-  }
+  for (const path of paths) OPTIONAL_PARTS[path]?.(repaired);
   return repaired;
 }
 
