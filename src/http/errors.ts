@@ -18,13 +18,8 @@ export function errorHandler(logger: Logger) {
       res.destroy();
       return;
     }
-    sendError(res, error);
+    res.status(error.status).json({ error: error.code, message: error.message });
   };
-}
-
-/** SPEC's error answer: the code's status and `{"error": code, "message": sentence}`. */
-export function sendError(res: Response, error: AppError): void {
-  res.status(error.status).json({ error: error.code, message: error.message });
 }
 
 function toAppError(err: unknown): AppError {

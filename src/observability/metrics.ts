@@ -1,5 +1,4 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { SKIP_REASONS, type SkipReason } from '../notifications/normalize/index.js';
 
 export type Transport = 'socketio' | 'websocket';
 export type WebhookResult = 'accepted' | 'invalid_signature' | 'invalid_body' | 'duplicate';
@@ -82,7 +81,6 @@ export function createMetrics(): Metrics {
     labelNames: ['reason'],
     registers: [registry],
   });
-  for (const reason of Object.keys(SKIP_REASONS) as SkipReason[]) webhookItemsSkipped.inc({ reason }, 0);
   return {
     registry: Registry.merge([processMetrics(), own]),
     activeConnections,

@@ -1,6 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppError } from '../errors/app-error.js';
-import { sendError } from '../http/errors.js';
 
 /**
  * Longest time a webhook body may take to arrive once its headers have. Meta sends each body whole, at once; a body
@@ -22,8 +21,11 @@ export function bodyDeadline(options: { deadlineMs: number; onTimeout: () => voi
     const timer = setTimeout(() => {
       if (req.complete || res.headersSent) return;
       options.onTimeout();
+      // Answered here, not through the error handler: the body parser still holds the request, and reports its own
+      // "aborted" once the socket closes. Same answer the error handler gives: SPEC's code, status and shape.
+      const error = new AppError('request_timeout', `The request body did not arrive within ${seconds} s`);
       res.set('Connection', 'close');
-      sendError(res, new AppError('request_timeout', `The request body did not arrive within ${seconds} s`));
+      res.status(error.status).json({ error: error.code, message: error.message });
     }, options.deadlineMs);
     // Once the body is in (or the exchange is over), the time the handler takes is not the client's.
     const clear = () => clearTimeout(timer);

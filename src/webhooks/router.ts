@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import { AppError } from '../errors/app-error.js';
 import { isBodyParserError } from '../http/body-parser-errors.js';
 import { limitKey } from '../http/client-address.js';
-import { normalizeWebhook } from '../notifications/normalize/index.js';
+import { normalizeWebhook, SKIP_REASONS } from '../notifications/normalize/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { bodyDeadline, WEBHOOK_BODY_DEADLINE_MS } from './body-deadline.js';
@@ -26,6 +26,8 @@ export interface WebhookRouterOptions {
 export function webhookRouter(options: WebhookRouterOptions): Router {
   const { metrics, logger } = options;
   const router = Router();
+  // Every reason at 0 from the start, so that dashboards see the series before the first skip.
+  for (const reason of Object.keys(SKIP_REASONS)) metrics.webhookItemsSkipped.inc({ reason }, 0);
 
   router.get('/', (req, res) => {
     const q = req.query as Record<string, unknown>;
