@@ -32,13 +32,13 @@ describe('items of a signed webhook that deliver nothing are counted and logged 
   let all: Deliveries;
 
   beforeAll(async () => {
-    const config = testConfig({ LOG_LEVEL: 'warn', DEMO_PAGE: 'false' });
+    const config = testConfig({ DEMO_PAGE: 'false' });
     const destination = {
       write(chunk: string): void {
         for (const raw of chunk.split('\n').filter((l) => l.length > 0)) lines.push({ raw, ...(JSON.parse(raw) as Omit<LogLine, 'raw'>) });
       },
     };
-    server = createNotificationServer(config, createLogger(config.logLevel, destination));
+    server = createNotificationServer(config, createLogger('warn', destination));
     url = `http://127.0.0.1:${(await server.listen()).port}`;
     all = await watcher(url);
   });
