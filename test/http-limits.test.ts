@@ -26,7 +26,9 @@ describe("Node's HTTP timeouts", () => {
     expect(httpServer.headersTimeout).toBe(HTTP_SERVER_LIMITS.headersTimeout);
     expect(httpServer.requestTimeout).toBe(HTTP_SERVER_LIMITS.requestTimeout);
     expect(HTTP_SERVER_LIMITS.requestTimeout).toBeGreaterThan(WEBHOOK_BODY_DEADLINE_MS);
-    expect((httpServer as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval).toBe(1_000);
+    expect((httpServer as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval).toBe(
+      HTTP_SERVER_LIMITS.connectionsCheckingInterval,
+    );
   });
 
   it('when a client sends headers that never finish, or nothing at all, then the connection is closed after the headers timeout (408), not after 60 s', async () => {
