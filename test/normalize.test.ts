@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES, notificationSchema } from '../src/notifications/notification.js';
-import { normalizeWebhook } from '../src/notifications/normalize/index.js';
-import type { NormalizeResult } from '../src/notifications/normalize/index.js';
-import { EXPECTED_NOTIFICATIONS, EXPECTED_SKIPPED } from './fixtures/instagram/expected.js';
+import { normalizeWebhook, SKIP_REASONS } from '../src/notifications/normalize/index.js';
+import type { NormalizeResult, SkipReason } from '../src/notifications/normalize/index.js';
+import { EXPECTED_NOTIFICATIONS, EXPECTED_SKIPPED, EXPECTED_SKIPS } from './fixtures/instagram/expected.js';
 
 const FIXTURES = new URL('./fixtures/instagram/', import.meta.url);
 const FIXTURE_NAMES = readdirSync(FIXTURES)
@@ -42,6 +42,14 @@ function single(body: unknown): NormalizeResult['notifications'][number] {
   return notification;
 }
 
+/** The result of an envelope whose one item was skipped for `reason`. */
+const skippedOne = (reason: SkipReason, kind: string): NormalizeResult => ({
+  shape: 'envelope',
+  notifications: [],
+  skipped: 1,
+  skips: [{ reason, kind, count: 1 }],
+});
+
 /** Meta's wire form: compact JSON with every non-ASCII UTF-16 unit escaped as lowercase `\uXXXX`. */
 const metaSerialize = (value: unknown): string =>
   JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -65,6 +73,7 @@ describe('Instagram fixtures', () => {
       shape: 'envelope',
       notifications: EXPECTED_NOTIFICATIONS[name],
       skipped: EXPECTED_SKIPPED[name] ?? 0,
+      skips: EXPECTED_SKIPS[name] ?? [],
     });
     for (const notification of result.notifications) expect(() => notificationSchema.parse(notification)).not.toThrow();
   });
@@ -117,7 +126,7 @@ describe('timestamps', () => {
 
   it('when the arrival time is an invalid date and the item has no time, then the item is skipped, not thrown', () => {
     const invalid = new Date(Number.NaN);
-    expect(normalizeWebhook(dmBody(), invalid)).toEqual({ shape: 'envelope', notifications: [], skipped: 1 });
+    expect(normalizeWebhook(dmBody(), invalid)).toEqual(skippedOne('no_usable_time', 'messaging.message'));
     expect(normalizeWebhook(dmBody({ timestamp: 1767614400127 }), invalid).notifications).toHaveLength(1);
   });
 });
@@ -151,7 +160,7 @@ describe('accountId', () => {
 
   it('when no account can be named at all, then the item is skipped', () => {
     const body = dmBody({ sender: undefined, recipient: undefined }, { id: undefined });
-    expect(normalizeWebhook(body, RECEIVED_AT)).toEqual({ shape: 'envelope', notifications: [], skipped: 1 });
+    expect(normalizeWebhook(body, RECEIVED_AT)).toEqual(skippedOne('missing_account', 'messaging.message'));
   });
 
   it('when ids arrive as safe integers, then they become strings; unsafe integers are not trusted', () => {
@@ -184,6 +193,7 @@ describe('the flat shape of the integration guide', () => {
         },
       ],
       skipped: 0,
+      skips: [],
     });
   });
 
@@ -211,21 +221,28 @@ describe('the flat shape of the integration guide', () => {
     ['1767614400', '2026-01-05T12:00:00.000Z'],
     ['2026-01-05T09:00:00.127-03:00', '2026-01-05T12:00:00.127Z'],
     [null, RECEIVED_ISO],
+    // Unreadable: the arrival time, as for a missing one (the best reading, rather than dropping the event).
+    ['yesterday', RECEIVED_ISO],
+    [-5, RECEIVED_ISO],
+    [{}, RECEIVED_ISO],
   ])('when the timestamp is %j, then it is %s', (timestamp, iso) => {
     expect(single({ ...flat, timestamp }).timestamp).toBe(iso);
   });
 
   it.each([
-    ['a bad timestamp', { ...flat, timestamp: 'yesterday' }],
-    ['a negative timestamp', { ...flat, timestamp: -5 }],
-    ['no id', { ...flat, id: undefined }],
-    ['an empty id', { ...flat, id: '' }],
-    ['no accountId', { ...flat, accountId: undefined }],
-    ['an unsafe numeric accountId', { ...flat, accountId: 17841405822304914 }],
-    ['an unknown eventType', { ...flat, eventType: 'feed' }],
-    ['a non-string eventType', { ...flat, eventType: 3 }],
-  ])('when it has %s, then it is skipped', (_label, body) => {
-    expect(normalizeWebhook(body, RECEIVED_AT)).toEqual({ shape: 'flat', notifications: [], skipped: 1 });
+    ['no id', { ...flat, id: undefined }, 'missing_id', 'flat.comments'],
+    ['an empty id', { ...flat, id: '' }, 'missing_id', 'flat.comments'],
+    ['no accountId', { ...flat, accountId: undefined }, 'missing_account', 'flat.comments'],
+    ['an unsafe numeric accountId', { ...flat, accountId: 17841405822304914 }, 'missing_account', 'flat.comments'],
+    ['an unknown eventType', { ...flat, eventType: 'feed' }, 'unknown_field', 'flat.feed'],
+    ['a non-string eventType', { ...flat, eventType: 3 }, 'unknown_field', 'flat.unreadable'],
+  ] as const)('when it has %s, then it is skipped, with the reason %s', (_label, body, reason, kind) => {
+    expect(normalizeWebhook(body, RECEIVED_AT)).toEqual({
+      shape: 'flat',
+      notifications: [],
+      skipped: 1,
+      skips: [{ reason, kind, count: 1 }],
+    });
   });
 });
 
@@ -241,7 +258,7 @@ describe('bodies and items the server does not know', () => {
     ['an envelope whose entry is not an array', { object: 'instagram', entry: { id: ACCOUNT } }],
     ['an object that is neither shape', { id: '1', accountId: '2' }],
   ])('when the body is %s, then the shape is unknown and nothing is delivered', (_label, body) => {
-    expect(normalizeWebhook(body, RECEIVED_AT)).toEqual({ shape: 'unknown', notifications: [], skipped: 0 });
+    expect(normalizeWebhook(body, RECEIVED_AT)).toEqual({ shape: 'unknown', notifications: [], skipped: 0, skips: [] });
   });
 
   it('when an envelope has no entries, then it is an envelope with nothing to deliver', () => {
@@ -249,56 +266,69 @@ describe('bodies and items the server does not know', () => {
       shape: 'envelope',
       notifications: [],
       skipped: 0,
+      skips: [],
     });
   });
 
-  // Each unusable item beside the smallest change that makes it usable (the positive control).
-  const reaction = { message: undefined, reaction: { mid: 'm', action: 'react' } };
+  // Each unusable item beside the smallest change that makes it usable (the positive control), with its reason.
   it.each([
-    ['a field that is no event type', changeBody('feed', comment), changeBody('comments', comment)],
+    ['a field that is no event type', changeBody('feed', comment), changeBody('comments', comment), 'unknown_field', 'changes.feed'],
     [
       'a messaging kind that is no event type',
       dmBody({ message: undefined, delivery: { mid: 'm' } }),
       dmBody({ message: undefined, read: { mid: 'm' } }),
+      'unknown_kind',
+      'messaging.delivery',
     ],
     [
       'a messaging field whose value is of another kind',
       changeBody('messages', { sender: { id: '1' }, read: { mid: 'm' } }),
       changeBody('messaging_seen', { sender: { id: '1' }, read: { mid: 'm' } }),
+      'field_mismatch',
+      'changes.messages',
     ],
-    ['an entry that is not an object', { object: 'instagram', entry: ['oops'] }, dmBody()],
+    [
+      'a change without a value',
+      changeBody('comments', undefined),
+      changeBody('comments', comment),
+      'missing_value',
+      'changes.comments',
+    ],
+    ['an entry that is not an object', { object: 'instagram', entry: ['oops'] }, dmBody(), 'not_an_object', 'entry'],
     [
       'an entry with no item list',
       { object: 'instagram', entry: [{ id: ACCOUNT, time: 1, feed: [comment] }] },
       { object: 'instagram', entry: [{ id: ACCOUNT, time: 1, changes: [{ field: 'comments', value: comment }] }] },
+      'no_item_list',
+      'entry',
     ],
     [
       'an item list that is not an array',
       { object: 'instagram', entry: [{ id: ACCOUNT, changes: { field: 'comments', value: comment } }] },
       { object: 'instagram', entry: [{ id: ACCOUNT, changes: [{ field: 'comments', value: comment }] }] },
+      'item_list_not_array',
+      'changes',
     ],
-    ['a message without mid', dmBody({ message: { text: 'hi' } }), dmBody({ message: { mid: 'm', text: 'hi' } })],
-    ['a message that is not an object', dmBody({ message: 'hi' }), dmBody({ message: { mid: 'hi' } })],
-    ['a comment without id', changeBody('comments', { ...comment, id: undefined }), changeBody('comments', comment)],
-    ['a reaction with no time anywhere (no stable id)', dmBody(reaction), dmBody(reaction, { time: 1767614400 })],
+    ['a message without mid', dmBody({ message: { text: 'hi' } }), dmBody({ message: { mid: 'm', text: 'hi' } }), 'missing_id', 'messaging.message'],
+    ['a message that is not an object', dmBody({ message: 'hi' }), dmBody({ message: { mid: 'hi' } }), 'unknown_kind', 'messaging.message'],
+    ['a comment without id', changeBody('comments', { ...comment, id: undefined }), changeBody('comments', comment), 'missing_id', 'changes.comments'],
     [
-      'a read without sender',
-      dmBody({ sender: undefined, message: undefined, read: { mid: 'm' } }),
+      'a read without mid',
+      dmBody({ message: undefined, read: { watermark: 1 } }),
       dmBody({ message: undefined, read: { mid: 'm' } }),
+      'missing_id',
+      'messaging.read',
     ],
     [
-      'an edit without num_edit',
-      dmBody({ message: undefined, message_edit: { mid: 'm' } }),
-      dmBody({ message: undefined, message_edit: { mid: 'm', num_edit: '2' } }),
+      'a field name that is not one of Meta\'s',
+      changeBody('<script>', comment),
+      changeBody('comments', comment),
+      'unknown_field',
+      'changes.unreadable',
     ],
-    [
-      'a username longer than the schema allows',
-      changeBody('comments', { ...comment, from: { username: 'x'.repeat(257) } }),
-      changeBody('comments', { ...comment, from: { username: 'x'.repeat(256) } }),
-    ],
-  ])('when an envelope holds %s, then it is skipped and counted', (_label, bad, good) => {
-    expect(normalizeWebhook(bad, RECEIVED_AT)).toEqual({ shape: 'envelope', notifications: [], skipped: 1 });
-    expect(normalizeWebhook(good, RECEIVED_AT)).toMatchObject({ shape: 'envelope', skipped: 0 });
+  ] as const)('when an envelope holds %s, then it is skipped and counted with its reason', (_label, bad, good, reason, kind) => {
+    expect(normalizeWebhook(bad, RECEIVED_AT)).toEqual(skippedOne(reason, kind));
+    expect(normalizeWebhook(good, RECEIVED_AT)).toMatchObject({ shape: 'envelope', skipped: 0, skips: [] });
     expect(normalizeWebhook(good, RECEIVED_AT).notifications).toHaveLength(1);
   });
 
@@ -351,12 +381,112 @@ describe('bodies and items the server does not know', () => {
   });
 });
 
+describe('items that lack only an optional part: delivered with what they have', () => {
+  const kinds = { message: undefined };
+  it.each([
+    [
+      'a read with read.mid but no sender',
+      dmBody({ ...kinds, sender: undefined, read: { mid: 'm' } }),
+      { id: 'm:read', eventType: 'messaging_seen', accountId: ACCOUNT, sender: {}, details: { targetMid: 'm' } },
+    ],
+    [
+      'a reaction without sender',
+      dmBody({ ...kinds, sender: undefined, timestamp: 1767614400127, reaction: { mid: 'm', action: 'react', emoji: '❤' } }),
+      { id: expect.stringMatching(/^m:react:[\w-]{11}$/), eventType: 'message_reactions', sender: {}, content: '❤' },
+    ],
+    [
+      'a reaction with no time anywhere',
+      dmBody({ ...kinds, reaction: { mid: 'm', action: 'unreact' } }),
+      { id: expect.stringMatching(/^m:unreact:[\w-]{11}$/), sender: { id: CUSTOMER }, timestamp: RECEIVED_ISO },
+    ],
+    [
+      'an edit without num_edit',
+      dmBody({ ...kinds, message_edit: { mid: 'm', text: 'fixed' } }),
+      { id: expect.stringMatching(/^m:edit:[\w-]{11}$/), eventType: 'message_edit', content: 'fixed', details: { targetMid: 'm' } },
+    ],
+    [
+      'a postback without mid nor sender',
+      dmBody({ ...kinds, sender: undefined, postback: { title: 'Ver', payload: 'P' } }),
+      { id: expect.stringMatching(/^postback:[\w-]{11}$/), content: 'Ver', details: { payload: 'P' } },
+    ],
+    [
+      'a referral without time',
+      dmBody({ ...kinds, referral: { ref: 'ad', source: 'ADS' } }),
+      { id: expect.stringMatching(/^referral:[\w-]{11}$/), sender: { id: CUSTOMER }, details: { ref: 'ad', source: 'ADS' } },
+    ],
+    [
+      'an opt-in without sender',
+      dmBody({ ...kinds, sender: undefined, timestamp: 1767614400127, optin: { type: 'notification_messages' } }),
+      { id: expect.stringMatching(/^optin:[\w-]{11}$/), eventType: 'messaging_optins' },
+    ],
+    [
+      'a handover without sender',
+      dmBody({ ...kinds, sender: undefined, timestamp: 1767614400127, pass_thread_control: { new_owner_app_id: '1' } }),
+      { id: expect.stringMatching(/^handover:[\w-]{11}$/), details: { action: 'pass_thread_control', newOwnerAppId: '1' } },
+    ],
+    ['a message without text', dmBody({ message: { mid: 'm' } }), { id: 'm', eventType: 'messages', sender: { id: CUSTOMER } }],
+    [
+      'a comment without its author',
+      changeBody('comments', { ...comment, from: undefined }),
+      { id: '1786921', eventType: 'comments', sender: {}, content: 'Oi' },
+    ],
+    [
+      'a mention without comment_id',
+      changeBody('mentions', { media_id: '1791' }),
+      { id: '1791', eventType: 'mentions', details: { mediaId: '1791' } },
+    ],
+    [
+      'story insights without metrics',
+      changeBody('story_insights', { media_id: '1792' }),
+      { id: '1792', eventType: 'story_insights', details: { mediaId: '1792' } },
+    ],
+    [
+      'a username longer than the schema allows',
+      changeBody('comments', { ...comment, from: { id: CUSTOMER, username: 'x'.repeat(257) } }),
+      { id: '1786921', sender: { id: CUSTOMER }, content: 'Oi' },
+    ],
+    [
+      'a text longer than the schema allows',
+      dmBody({ message: { mid: 'm', text: 'x'.repeat(100_001) } }),
+      { id: 'm', sender: { id: CUSTOMER } },
+    ],
+  ])('when %s arrives, then it is delivered, not skipped', (_label, body, expected) => {
+    const result = normalizeWebhook(body, RECEIVED_AT);
+    expect(result).toMatchObject({ skipped: 0, skips: [] });
+    expect(result.notifications).toHaveLength(1);
+    const [notification] = result.notifications;
+    expect(notification).toMatchObject(expected);
+    // What it lacks stays absent rather than made up, and the id does not move with the arrival time.
+    if (!('content' in expected)) expect(notification).not.toHaveProperty('content');
+    if ('sender' in expected && Object.keys(expected.sender).length === 0) expect(notification?.sender).toStrictEqual({});
+    expect(normalizeWebhook(body, new Date(0)).notifications[0]?.id).toBe(notification?.id);
+  });
+
+  it('when two reactions without sender differ, then their ids differ; the same one retried keeps its id', () => {
+    const reaction = (emoji: string) =>
+      dmBody({ message: undefined, sender: undefined, timestamp: 1767614400127, reaction: { mid: 'm', action: 'react', emoji } });
+    const id = (body: unknown) => single(body).id;
+    expect(id(reaction('❤'))).not.toBe(id(reaction('😮')));
+    expect(id(reaction('❤'))).toBe(id(JSON.parse(JSON.stringify(reaction('❤')))));
+  });
+
+  it('when a read names its sender, then its id is unchanged (<mid>:read:<sender>)', () => {
+    expect(single(dmBody({ message: undefined, read: { mid: 'm' } })).id).toBe(`m:read:${CUSTOMER}`);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Properties: whatever arrives, the normalizer answers, and what it answers is valid.
 
 function expectValid(result: NormalizeResult): void {
   expect(['envelope', 'flat', 'unknown']).toContain(result.shape);
   expect(Number.isSafeInteger(result.skipped) && result.skipped >= 0).toBe(true);
+  // Every skipped item has a known reason, and a short kind name (never the item's text).
+  expect(result.skips.reduce((sum, s) => sum + s.count, 0)).toBe(result.skipped);
+  for (const { reason, kind } of result.skips) {
+    expect(Object.keys(SKIP_REASONS)).toContain(reason);
+    expect(kind).toMatch(/^[a-z][a-z0-9_.]{0,63}$/);
+  }
   for (const notification of result.notifications) expect(() => notificationSchema.parse(notification)).not.toThrow();
 }
 

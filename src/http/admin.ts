@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import express, { Router } from 'express';
 import { AppError } from '../protocol/errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
+import { toEpochMs } from '../notifications/normalize/timestamp.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
 import { accountIdsOf } from '../session/state.js';
@@ -36,7 +37,9 @@ export function adminRouter(options: {
     if (options.isDraining()) throw new AppError('not_ready', 'Server shutting down; retry later');
     const normalized = normalizeWebhook(req.body, new Date());
     const notification = normalized.notifications[0];
-    if (normalized.shape !== 'flat' || notification === undefined) {
+    // A webhook's unreadable time falls back to the arrival time (its sender cannot be told); this caller can be.
+    const time = (req.body as { timestamp?: unknown } | null)?.timestamp;
+    if (normalized.shape !== 'flat' || notification === undefined || (time != null && toEpochMs(time) === undefined)) {
       throw new AppError(
         'invalid_body',
         'Expected one notification in the flat shape: {id, eventType, accountId, sender?, message?|comment?|content?, timestamp?}',

@@ -17,8 +17,8 @@ export interface Metrics {
   readonly authFailures: Counter<'reason'>;
   /** From a webhook request's arrival to the room emit of its notification. */
   readonly webhookToEmitSeconds: Histogram;
-  /** Items of signed webhooks that were not understood (SPEC: logged and counted). */
-  readonly webhookItemsSkipped: Counter;
+  /** Items of signed webhooks that delivered nothing (SPEC: logged and counted), by reason. */
+  readonly webhookItemsSkipped: Counter<'reason'>;
   readonly disconnects: Counter<'transport' | 'reason'>;
   readonly clientEventsRejected: Counter<'code'>;
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
@@ -79,7 +79,8 @@ export function createMetrics(options: { clustered?: boolean } = {}): Metrics {
   });
   const webhookItemsSkipped = new Counter({
     name: 'instantchat_webhook_items_skipped_total',
-    help: 'Items of signed webhooks that were not understood (unknown field or shape) and delivered nothing',
+    help: 'Items of signed webhooks that delivered nothing, by reason (unknown_* and the like: a shape we do not know)',
+    labelNames: ['reason'],
     registers,
   });
   const disconnects = new Counter({

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClientAddress } from '../admission/client-address.js';
+import { createClientAddress, createClientKey } from '../admission/client-address.js';
 import { createConnectionAdmission } from '../admission/connection-admission.js';
 import { createOriginPolicy } from '../admission/origins.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
@@ -20,6 +20,7 @@ import type { IoServer } from '../transports/socketio/types.js';
 import { encodeNotification } from '../transports/websocket/codec.js';
 import { attachWebSocket } from '../transports/websocket/gateway.js';
 import { trackConnections } from './connections.js';
+import { HTTP_SERVER_LIMITS } from './http-limits.js';
 
 export interface NotificationServer {
   readonly config: Config;
@@ -71,7 +72,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
 
   // Engine.IO wraps the 'request' listeners present when it attaches and passes them only what is not /socket.io;
   // the Express app, built later (it needs the publisher), is reached through this one.
-  const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => app(req, res));
+  const httpServer = createServer(HTTP_SERVER_LIMITS, (req: IncomingMessage, res: ServerResponse) => app(req, res));
   const connections = trackConnections(httpServer);
   const clientAddress = createClientAddress(config.TRUST_PROXY);
   const gateway = {
@@ -82,7 +83,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     admission: createConnectionAdmission({
       isDraining: () => draining,
       origins: createOriginPolicy(config.CLIENT_URL),
-      clientKey: clientAddress,
+      clientKey: createClientKey(config.TRUST_PROXY),
       connectRateLimit: config.CONNECT_RATE_LIMIT,
     }),
   };

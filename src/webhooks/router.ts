@@ -1,12 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { AppError, isBodyParserError } from '../protocol/errors.js';
-import { normalizeWebhook } from '../notifications/normalize/index.js';
+import { safeEqual } from '../auth/secrets.js';
+import { normalizeWebhook, SKIP_REASONS } from '../notifications/normalize/index.js';
+import type { PublishOnce } from '../notifications/publish-once.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { PublishOnce } from '../notifications/publish-once.js';
+import { AppError, isBodyParserError } from '../protocol/errors.js';
+import { limitKey } from '../admission/client-address.js';
+import { bodyDeadline, WEBHOOK_BODY_DEADLINE_MS } from './body-deadline.js';
 import { isValidSignature, parseSignatureHeader } from './signature.js';
-import { safeEqual } from '../auth/secrets.js';
+import { MAX_BODIES_QUEUED_PER_CLIENT, MAX_BODIES_READ_PER_CLIENT, unfinishedBodies } from './unfinished-bodies.js';
 
 export interface WebhookRouterOptions {
   /** Every app secret a signature may be made with. */
@@ -23,6 +26,8 @@ export interface WebhookRouterOptions {
 export function webhookRouter(options: WebhookRouterOptions): Router {
   const { metrics, logger } = options;
   const router = Router();
+  // Every reason at 0 from the start, so that dashboards see the series before the first skip.
+  for (const reason of Object.keys(SKIP_REASONS)) metrics.webhookItemsSkipped.inc({ reason }, 0);
 
   router.get('/', (req, res) => {
     const q = req.query as Record<string, unknown>;
@@ -48,6 +53,18 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       }
       next();
     },
+    // A client trickling bodies holds memory: each body for a few seconds at most (the deadline runs from the
+    // headers, waiting included), and only so many read at once per address.
+    bodyDeadline({
+      deadlineMs: WEBHOOK_BODY_DEADLINE_MS,
+      onTimeout: () => metrics.webhooks.inc({ result: 'invalid_body' }),
+    }),
+    unfinishedBodies({
+      maxRead: MAX_BODIES_READ_PER_CLIENT,
+      maxQueued: MAX_BODIES_QUEUED_PER_CLIENT,
+      keyOf: (req) => limitKey(req.ip),
+      retryAfterSeconds: Math.ceil(WEBHOOK_BODY_DEADLINE_MS / 1000),
+    }),
     // Raw bytes whatever the Content-Type: the signature covers exactly what was sent.
     // `inflate: false`: the signature covers the bytes sent, not a decompressed form (Meta does not compress).
     express.raw({ type: () => true, limit: options.bodyLimitBytes, inflate: false }),
@@ -66,17 +83,21 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         throw new AppError('invalid_body', 'Body is not valid JSON');
       }
       const normalized = normalizeWebhook(body, new Date());
+      // Every item that delivers nothing is counted and logged with why (never with its text), so that an operator
+      // tells a shape we do not know (`unknown_*`, ...) from an item we had to drop (`missing_id`, ...).
+      for (const { reason, count } of normalized.skips) metrics.webhookItemsSkipped.inc({ reason }, count);
       if (normalized.notifications.length === 0) {
         // Signed but not understood: 200, or Meta retries for hours; logged and counted, nothing delivered.
         metrics.webhooks.inc({ result: 'invalid_body' });
-        metrics.webhookItemsSkipped.inc(normalized.skipped);
-        logger.warn({ shape: normalized.shape, skipped: normalized.skipped, bytes: raw.length }, 'webhook of unknown shape ignored');
+        logger.warn(
+          { shape: normalized.shape, skipped: normalized.skipped, skips: normalized.skips, bytes: raw.length },
+          'webhook delivered nothing: every item skipped, or a body of unknown shape',
+        );
         res.status(200).type('text/plain').send('EVENT_RECEIVED');
         return;
       }
       if (normalized.skipped > 0) {
-        metrics.webhookItemsSkipped.inc(normalized.skipped);
-        logger.warn({ skipped: normalized.skipped }, 'webhook items of unknown shape ignored');
+        logger.warn({ skipped: normalized.skipped, skips: normalized.skips }, 'webhook items skipped');
       }
       const outcome = await options.ingest(normalized.notifications, res.locals.receivedAt as number);
       metrics.webhooks.inc({ result: outcome.result });
@@ -93,9 +114,10 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     },
   );
 
-  // Body-parser failures (413 too large, 400 aborted or bad encoding) are bad bodies too.
-  router.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
-    if (isBodyParserError(err)) metrics.webhooks.inc({ result: 'invalid_body' });
+  // Body-parser failures (413 too large, 400 aborted or bad encoding) are bad bodies too; a body cut off by its
+  // deadline was counted when it was answered, and its parser's "aborted" comes after that answer.
+  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (isBodyParserError(err) && !res.headersSent) metrics.webhooks.inc({ result: 'invalid_body' });
     next(err);
   });
 

@@ -1,22 +1,24 @@
 import { isEventType } from '../notification.js';
 import type { Notification } from '../notification.js';
-import { compact, draft } from './draft.js';
+import { compact, draft, type Drafted } from './draft.js';
 import { itemContext } from './item-context.js';
 import type { EntryContext } from './item-context.js';
 import { idAt, isRecord, numberAt, recordAt, stringAt, valueAt } from './json-fields.js';
 import type { JsonRecord } from './json-fields.js';
 import { MESSAGING_EVENT_TYPES, normalizeMessagingItem } from './messaging.js';
+import { isSkip, kindName, skipOf, type Skip } from './skips.js';
 
 /**
  * `comments` and `live_comments` share one value shape: `{from {id, username, self_ig_scoped_id?}, media {id,
  * media_product_type?}, id, parent_id?, text}`. Comments carry no time of their own, so `entry.time` (seconds) is used.
  */
-function normalizeComment(value: JsonRecord, eventType: 'comments' | 'live_comments', entry: EntryContext) {
+function normalizeComment(value: JsonRecord, eventType: 'comments' | 'live_comments', entry: EntryContext): Drafted {
   const id = idAt(value, 'id');
   const from = recordAt(value, 'from');
   const senderId = idAt(from, 'id');
+  if (id === undefined) return 'missing_id';
   const ctx = itemContext(entry, { ownTime: valueAt(value, 'timestamp'), senderId });
-  if (id === undefined || ctx === undefined) return undefined;
+  if (typeof ctx === 'string') return ctx;
   const media = recordAt(value, 'media');
   // The account's own comments (replies from the app) are delivered flagged: Meta marks them with self_ig_scoped_id.
   const isSelf =
@@ -38,12 +40,13 @@ function normalizeComment(value: JsonRecord, eventType: 'comments' | 'live_comme
 }
 
 /** `mentions` `{media_id, comment_id?}`: a caption mention has no comment. The payload names nobody. */
-function normalizeMention(value: JsonRecord, entry: EntryContext) {
+function normalizeMention(value: JsonRecord, entry: EntryContext): Drafted {
   const commentId = idAt(value, 'comment_id');
   const mediaId = idAt(value, 'media_id');
   const id = commentId ?? mediaId;
+  if (id === undefined) return 'missing_id';
   const ctx = itemContext(entry, { ownTime: valueAt(value, 'timestamp') });
-  if (id === undefined || ctx === undefined) return undefined;
+  if (typeof ctx === 'string') return ctx;
   return draft({ id, eventType: 'mentions', ctx, details: { mediaId, commentId } });
 }
 
@@ -58,35 +61,44 @@ const METRICS = [
 ] as const;
 
 /** `story_insights`, sent when a story expires; id `media_id` (one per story). */
-function normalizeStoryInsights(value: JsonRecord, entry: EntryContext) {
+function normalizeStoryInsights(value: JsonRecord, entry: EntryContext): Drafted {
   const mediaId = idAt(value, 'media_id');
+  if (mediaId === undefined) return 'missing_id';
   const ctx = itemContext(entry, { ownTime: valueAt(value, 'timestamp') });
-  if (mediaId === undefined || ctx === undefined) return undefined;
+  if (typeof ctx === 'string') return ctx;
   const metrics = compact(Object.fromEntries(METRICS.map(([wire, name]) => [name, numberAt(value, wire)])));
   return draft({ id: mediaId, eventType: 'story_insights', ctx, details: { mediaId, metrics } });
 }
 
 /**
- * One `entry[].changes[]` item `{field, value}` → one notification, or `undefined` for a field that is no known event
- * type or a value that names no id. Messaging fields sent as changes (the App Dashboard's Test button does so for
- * `messages`) have the `messaging[]` item shape in `value`.
+ * One `entry[].changes[]` item `{field, value}` → one notification, or the reason there is none: a field that is no
+ * known event type, a value that names no id, ... Messaging fields sent as changes (the App Dashboard's Test button
+ * does so for `messages`) have the `messaging[]` item shape in `value`.
  */
-export function normalizeChange(raw: unknown, entry: EntryContext): Notification | undefined {
-  if (!isRecord(raw)) return undefined;
+export function normalizeChange(raw: unknown, entry: EntryContext): Notification | Skip {
+  if (!isRecord(raw)) return skipOf('not_an_object', 'changes');
   const field = stringAt(raw, 'field');
+  const kind = kindName('changes', field);
+  if (field === undefined || !isEventType(field)) return skipOf('unknown_field', kind);
   const value = recordAt(raw, 'value');
-  if (field === undefined || value === undefined || !isEventType(field)) return undefined;
+  if (value === undefined) return skipOf('missing_value', kind);
+  let drafted: Notification | Skip | Drafted;
   switch (field) {
     case 'comments':
     case 'live_comments':
-      return normalizeComment(value, field, entry);
+      drafted = normalizeComment(value, field, entry);
+      break;
     case 'mentions':
-      return normalizeMention(value, entry);
+      drafted = normalizeMention(value, entry);
+      break;
     case 'story_insights':
-      return normalizeStoryInsights(value, entry);
+      drafted = normalizeStoryInsights(value, entry);
+      break;
     default:
-      return MESSAGING_EVENT_TYPES.has(field)
-        ? normalizeMessagingItem(value, entry, { standby: false, expected: field })
-        : undefined;
+      drafted = MESSAGING_EVENT_TYPES.has(field)
+        ? normalizeMessagingItem(value, entry, { standby: false, list: 'changes', expected: field })
+        : 'unknown_field';
   }
+  if (typeof drafted === 'string') return skipOf(drafted, kind);
+  return isSkip(drafted) ? skipOf(drafted.skip, kind) : drafted;
 }

@@ -1,5 +1,9 @@
 import type { EventType, Notification } from '../notification.js';
 import type { ItemContext } from './item-context.js';
+import type { SkipReason } from './skips.js';
+
+/** What a kind normalizer makes of its item: the notification, or why there is none. */
+export type Drafted = Notification | SkipReason;
 
 /** What a kind normalizer decides; the shared parts come from its `ItemContext`. */
 export interface DraftParts {

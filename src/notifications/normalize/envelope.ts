@@ -4,6 +4,7 @@ import type { EntryContext } from './item-context.js';
 import { idAt, isRecord, valueAt } from './json-fields.js';
 import type { JsonRecord } from './json-fields.js';
 import { normalizeMessagingItem } from './messaging.js';
+import { skipOf, type Skip } from './skips.js';
 
 /** Meta's envelope: `{"object":"instagram","entry":[...]}`. Other `object`s (`page`, ...) are not ours. */
 export interface Envelope extends JsonRecord {
@@ -14,24 +15,24 @@ export interface Envelope extends JsonRecord {
 export const isEnvelope = (body: unknown): body is Envelope =>
   isRecord(body) && valueAt(body, 'object') === 'instagram' && Array.isArray(valueAt(body, 'entry'));
 
-type ItemNormalizer = (item: unknown, entry: EntryContext) => Notification | undefined;
+type ItemNormalizer = (item: unknown, entry: EntryContext) => Notification | Skip;
 
 /** The item lists an entry may hold; `standby[]` items are messaging items while another app owns the thread. */
 const ITEM_LISTS: ReadonlyMap<string, ItemNormalizer> = new Map<string, ItemNormalizer>([
   ['changes', normalizeChange],
-  ['messaging', (item, entry) => normalizeMessagingItem(item, entry, { standby: false })],
-  ['standby', (item, entry) => normalizeMessagingItem(item, entry, { standby: true })],
+  ['messaging', (item, entry) => normalizeMessagingItem(item, entry, { standby: false, list: 'messaging' })],
+  ['standby', (item, entry) => normalizeMessagingItem(item, entry, { standby: true, list: 'standby' })],
 ]);
 
 /**
- * Every item of every entry, in body order: a notification draft, or `undefined` for one that could not be used. An
- * entry that is not an object, holds no item list, or holds a list that is not an array counts as one unusable item,
- * so a body of fields the server does not know is visible in the skipped count.
+ * Every item of every entry, in body order: a notification draft, or why one could not be used. An entry that is not
+ * an object, holds no item list, or holds a list that is not an array counts as one unusable item, so a body of
+ * fields the server does not know is visible in the skipped count.
  */
-export function* envelopeItems(envelope: Envelope, receivedAt: Date): Generator<Notification | undefined> {
+export function* envelopeItems(envelope: Envelope, receivedAt: Date): Generator<Notification | Skip> {
   for (const raw of envelope.entry) {
     if (!isRecord(raw)) {
-      yield undefined;
+      yield skipOf('not_an_object', 'entry');
       continue;
     }
     const entry: EntryContext = { entryId: idAt(raw, 'id'), entryTime: valueAt(raw, 'time'), receivedAt };
@@ -43,11 +44,11 @@ export function* envelopeItems(envelope: Envelope, receivedAt: Date): Generator<
       lists += 1;
       const items = valueAt(raw, key);
       if (!Array.isArray(items)) {
-        yield undefined;
+        yield skipOf('item_list_not_array', key);
         continue;
       }
       for (const item of items) yield normalize(item, entry);
     }
-    if (lists === 0) yield undefined;
+    if (lists === 0) yield skipOf('no_item_list', 'entry');
   }
 }

@@ -1,3 +1,5 @@
+import type { JsonRecord } from './json-fields.js';
+import type { SkipReason } from './skips.js';
 import { resolveTime } from './timestamp.js';
 
 /** What every item of one `entry[]` shares. */
@@ -42,11 +44,12 @@ function accountOf(entryId: string | undefined, parties: ItemParties): string | 
   return parties.recipientId ?? parties.senderId ?? entryId;
 }
 
-/** `undefined` when the item cannot name an account or no time at all is usable (not even the arrival time). */
-export function itemContext(entry: EntryContext, parties: ItemParties): ItemContext | undefined {
+/** Why not, when the item cannot name an account or no time at all is usable (not even the arrival time). */
+export function itemContext(entry: EntryContext, parties: ItemParties): ItemContext | SkipReason {
   const accountId = accountOf(entry.entryId, parties);
+  if (accountId === undefined) return 'missing_account';
   const time = resolveTime(parties.ownTime, entry.entryTime, entry.receivedAt);
-  if (accountId === undefined || time === undefined) return undefined;
+  if (time === undefined) return 'no_usable_time';
   const flags: Record<string, true> = {};
   if (entry.entryId === TEST_ENTRY_ID) flags.isTest = true;
   if (parties.standby === true) flags.standby = true;
@@ -57,4 +60,6 @@ export function itemContext(entry: EntryContext, parties: ItemParties): ItemCont
 export interface MessagingInput {
   readonly senderId: string | undefined;
   readonly ctx: ItemContext;
+  /** The whole item, for an id of last resort (`itemDigest`) when a part of the usual one is missing. */
+  readonly item: JsonRecord;
 }

@@ -1,12 +1,13 @@
-import type { Notification } from '../notification.js';
-import { draft } from './draft.js';
+import { draft, type Drafted } from './draft.js';
 import type { MessagingInput } from './item-context.js';
+import { itemDigest } from './item-digest.js';
 import { idAt, stringAt, valueAt } from './json-fields.js';
 import type { JsonRecord } from './json-fields.js';
 
 /*
  * Events about an existing message (reactions, reads, edits) carry that message's `mid` but no id of their own. Their
- * ids are composites that stay equal across Meta's retries and never equal the target `mid`.
+ * ids are composites that stay equal across Meta's retries and never equal the target `mid`. Without the `mid` there
+ * is nothing to show; a part of the composite missing is not a reason to drop the event: the item's digest stands in.
  */
 
 /** `num_edit`, the edit's ordinal: a non-negative integer, sometimes a numeric string. */
@@ -17,17 +18,20 @@ function editNumberOf(message: JsonRecord): number | undefined {
 }
 
 /**
- * `reaction` → `message_reactions`, id `<mid>:<action>:<senderId>:<timestampMs>`: react and unreact of the same
- * message by the same person differ, and so do successive reactions. `content` is the emoji (an unreact has none).
+ * `reaction` → `message_reactions`, id `<mid>:<action>:<senderId>:<timestampMs>` (`<mid>:<action>:<digest>` when the
+ * sender or every time is missing): react and unreact of the same message by the same person differ, and so do
+ * successive reactions. `content` is the emoji (an unreact has none).
  */
-export function normalizeReaction(reaction: JsonRecord, { senderId, ctx }: MessagingInput): Notification | undefined {
+export function normalizeReaction(reaction: JsonRecord, { senderId, ctx, item }: MessagingInput): Drafted {
   const mid = idAt(reaction, 'mid');
   // Meta always sends `action`; a reaction without one is taken as `react`.
   const action = stringAt(reaction, 'action') ?? 'react';
-  if (mid === undefined || senderId === undefined || ctx.eventMs === undefined) return undefined;
+  if (mid === undefined) return 'missing_id';
+  const who = senderId !== undefined && ctx.eventMs !== undefined ? `${senderId}:${ctx.eventMs}` : itemDigest(item);
+  if (who === undefined) return 'missing_id';
   const emoji = stringAt(reaction, 'emoji');
   return draft({
-    id: `${mid}:${action}:${senderId}:${ctx.eventMs}`,
+    id: `${mid}:${action}:${who}`,
     eventType: 'message_reactions',
     ctx,
     senderId,
@@ -36,12 +40,15 @@ export function normalizeReaction(reaction: JsonRecord, { senderId, ctx }: Messa
   });
 }
 
-/** `read` → `messaging_seen`, id `<mid>:read:<senderId>`: Instagram reports the last message read (`read.mid`). */
-export function normalizeRead(read: JsonRecord, { senderId, ctx }: MessagingInput): Notification | undefined {
+/**
+ * `read` → `messaging_seen`, id `<mid>:read:<senderId>` (`<mid>:read` without a sender): Instagram reports the last
+ * message read (`read.mid`).
+ */
+export function normalizeRead(read: JsonRecord, { senderId, ctx }: MessagingInput): Drafted {
   const mid = idAt(read, 'mid');
-  if (mid === undefined || senderId === undefined) return undefined;
+  if (mid === undefined) return 'missing_id';
   return draft({
-    id: `${mid}:read:${senderId}`,
+    id: senderId === undefined ? `${mid}:read` : `${mid}:read:${senderId}`,
     eventType: 'messaging_seen',
     ctx,
     senderId,
@@ -49,13 +56,18 @@ export function normalizeRead(read: JsonRecord, { senderId, ctx }: MessagingInpu
   });
 }
 
-/** `message_edit` → `message_edit`, id `<mid>:edit:<num_edit>`; the new text is `content` when Meta includes it. */
-export function normalizeEdit(edit: JsonRecord, { senderId, ctx }: MessagingInput): Notification | undefined {
+/**
+ * `message_edit` → `message_edit`, id `<mid>:edit:<num_edit>` (`<mid>:edit:<digest>` without a usable `num_edit`); the
+ * new text is `content` when Meta includes it.
+ */
+export function normalizeEdit(edit: JsonRecord, { senderId, ctx, item }: MessagingInput): Drafted {
   const mid = idAt(edit, 'mid');
+  if (mid === undefined) return 'missing_id';
   const numEdit = editNumberOf(edit);
-  if (mid === undefined || numEdit === undefined) return undefined;
+  const which = numEdit ?? itemDigest(item);
+  if (which === undefined) return 'missing_id';
   return draft({
-    id: `${mid}:edit:${numEdit}`,
+    id: `${mid}:edit:${which}`,
     eventType: 'message_edit',
     ctx,
     senderId,

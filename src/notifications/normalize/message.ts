@@ -1,6 +1,5 @@
-import type { Notification } from '../notification.js';
 import { attachmentsOf } from './attachments.js';
-import { compact, draft } from './draft.js';
+import { compact, draft, type Drafted } from './draft.js';
 import type { MessagingInput } from './item-context.js';
 import { flagAt, idAt, recordAt, stringAt, valueAt } from './json-fields.js';
 import type { JsonRecord } from './json-fields.js';
@@ -16,9 +15,9 @@ function storyOf(replyTo: JsonRecord | undefined): Record<string, string> | unde
  * media, shares, story mentions and replies. The id is the `mid`; an unsend carries the original message's `mid`, so
  * its id is `<mid>:deleted` or dedupe would take it for a retry of the message it removes.
  */
-export function normalizeMessage(message: JsonRecord, { senderId, ctx }: MessagingInput): Notification | undefined {
+export function normalizeMessage(message: JsonRecord, { senderId, ctx }: MessagingInput): Drafted {
   const mid = idAt(message, 'mid');
-  if (mid === undefined) return undefined;
+  if (mid === undefined) return 'missing_id';
   const isDeleted = flagAt(message, 'is_deleted');
   const replyTo = recordAt(message, 'reply_to');
   return draft({

@@ -1,16 +1,19 @@
-import type { Notification } from '../notification.js';
-import { draft } from './draft.js';
+import { draft, type Drafted } from './draft.js';
 import type { MessagingInput } from './item-context.js';
+import { itemDigest } from './item-digest.js';
 import { idAt, recordAt, stringAt } from './json-fields.js';
 import type { JsonRecord } from './json-fields.js';
 
 /*
  * Events about the conversation itself (button taps, ig.me links, opt-ins, thread control). Apart from a postback's
- * `mid` they have no id of their own; their ids are `<kind>:<senderId>:<timestampMs>`, which needs both.
+ * `mid` they have no id of their own; their ids are `<kind>:<senderId>:<timestampMs>`, or `<kind>:<digest>` of the
+ * item when either part is missing.
  */
 
-function compositeId(kind: string, { senderId, ctx }: MessagingInput): string | undefined {
-  return senderId === undefined || ctx.eventMs === undefined ? undefined : `${kind}:${senderId}:${ctx.eventMs}`;
+function compositeId(kind: string, { senderId, ctx, item }: MessagingInput): string | undefined {
+  if (senderId !== undefined && ctx.eventMs !== undefined) return `${kind}:${senderId}:${ctx.eventMs}`;
+  const digest = itemDigest(item);
+  return digest === undefined ? undefined : `${kind}:${digest}`;
 }
 
 /** Ad and link context a postback or referral may carry: `ref`, `source`, `type`, `ad_id`. */
@@ -24,9 +27,9 @@ function referralDetails(referral: JsonRecord | undefined): Record<string, strin
 }
 
 /** `postback` → `messaging_postbacks` (icebreakers, buttons): id `postback.mid` else a composite; content: title. */
-export function normalizePostback(postback: JsonRecord, input: MessagingInput): Notification | undefined {
+export function normalizePostback(postback: JsonRecord, input: MessagingInput): Drafted {
   const id = idAt(postback, 'mid') ?? compositeId('postback', input);
-  if (id === undefined) return undefined;
+  if (id === undefined) return 'missing_id';
   return draft({
     id,
     eventType: 'messaging_postbacks',
@@ -38,9 +41,9 @@ export function normalizePostback(postback: JsonRecord, input: MessagingInput): 
 }
 
 /** `referral` → `messaging_referral` (an ig.me link or ad opened an existing thread). */
-export function normalizeReferral(referral: JsonRecord, input: MessagingInput): Notification | undefined {
+export function normalizeReferral(referral: JsonRecord, input: MessagingInput): Drafted {
   const id = compositeId('referral', input);
-  if (id === undefined) return undefined;
+  if (id === undefined) return 'missing_id';
   return draft({
     id,
     eventType: 'messaging_referral',
@@ -54,9 +57,9 @@ export function normalizeReferral(referral: JsonRecord, input: MessagingInput): 
  * `optin` → `messaging_optins` (marketing-message opt-ins). `notification_messages_token` is deliberately left out:
  * it is the credential to message that person, and notifications go to browsers.
  */
-export function normalizeOptin(optin: JsonRecord, input: MessagingInput): Notification | undefined {
+export function normalizeOptin(optin: JsonRecord, input: MessagingInput): Drafted {
   const id = compositeId('optin', input);
-  if (id === undefined) return undefined;
+  if (id === undefined) return 'missing_id';
   return draft({
     id,
     eventType: 'messaging_optins',
@@ -77,9 +80,9 @@ export function normalizeOptin(optin: JsonRecord, input: MessagingInput): Notifi
 export const HANDOVER_KEYS = ['pass_thread_control', 'take_thread_control', 'request_thread_control'] as const;
 
 /** `pass_thread_control` and kin → `messaging_handover`. */
-export function normalizeHandover(control: JsonRecord, input: MessagingInput, key: string): Notification | undefined {
+export function normalizeHandover(control: JsonRecord, input: MessagingInput, key: string): Drafted {
   const id = compositeId('handover', input);
-  if (id === undefined) return undefined;
+  if (id === undefined) return 'missing_id';
   return draft({
     id,
     eventType: 'messaging_handover',

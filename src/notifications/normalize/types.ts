@@ -1,4 +1,5 @@
 import type { Notification } from '../notification.js';
+import type { SkipCount } from './skips.js';
 
 /** What the normalizer made of one webhook body. */
 export interface NormalizeResult {
@@ -8,4 +9,6 @@ export interface NormalizeResult {
   readonly notifications: Notification[];
   /** Items (changes/messaging/standby entries, or the flat body) that could not be turned into a notification. */
   readonly skipped: number;
+  /** Those items counted by reason and kind (at most a few dozen pairs, whatever the body). */
+  readonly skips: SkipCount[];
 }
