@@ -7,20 +7,20 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
  */
 export class TcpProxy {
   #cuts = 0;
-  #paused = false;
 
   private constructor(
     readonly url: string,
     private readonly server: Server,
     private readonly pairs: Set<[Socket, Socket]>,
+    private readonly network: { down: boolean },
   ) {}
 
   static async start(targetUrl: string): Promise<TcpProxy> {
     const target = new URL(targetUrl);
     const pairs = new Set<[Socket, Socket]>();
-    let proxy: TcpProxy | undefined;
+    const network = { down: false };
     const server = createServer((client) => {
-      if (proxy?.paused === true) {
+      if (network.down) {
         client.resetAndDestroy();
         return;
       }
@@ -40,21 +40,20 @@ export class TcpProxy {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
-    proxy = new TcpProxy(`http://127.0.0.1:${port}`, server, pairs);
-    return proxy;
+    return new TcpProxy(`http://127.0.0.1:${port}`, server, pairs, network);
   }
 
   /** While paused, new connections are reset at once (the network is down); `cut()` the open ones too. */
   get paused(): boolean {
-    return this.#paused;
+    return this.network.down;
   }
 
   pause(): void {
-    this.#paused = true;
+    this.network.down = true;
   }
 
   resume(): void {
-    this.#paused = false;
+    this.network.down = false;
   }
 
   /** Connections relayed right now. */
