@@ -17,7 +17,7 @@ export default tseslint.config(
   },
   {
     files: ['public/**/*.js'],
-    languageOptions: { globals: { ...globals.browser, io: 'readonly' } },
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['src/cli/**', 'bench/**', 'test/**'],
