@@ -1,18 +1,23 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript with the full dependency set ----
+# ---- build: compile TypeScript with the full dependency set (the server, and the client SDK it serves) ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# client/ is an npm workspace: npm ci needs its package.json beside the lockfile.
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY client/src ./client/src
+COPY client/scripts ./client/scripts
 RUN npm run build
 
 # ---- production dependencies only ----
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ----
@@ -23,6 +28,8 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
+# The SDK's browser bundle, served at /client/instantchat-client.js.
+COPY --from=build --chown=node:node /app/client/dist ./client/dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node public ./public
 USER node
