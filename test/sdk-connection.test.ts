@@ -159,6 +159,43 @@ describe.each(TRANSPORTS)('the SDK over %s', (transport) => {
   });
 });
 
+describe.each(TRANSPORTS)('subscriptions through the SDK over %s', (transport) => {
+  it('when the event types change on a live connection, then the removed ones stop and the added ones arrive', async () => {
+    const srv = await server();
+    const r = sdkClient(srv.url, { ...direct(transport), eventTypes: ['comments'] });
+    await r.reached('connected');
+    await delivers(srv.url, r, 'a comment');
+    await r.client.setEventTypes(['messages']);
+    const comment = flatEvent({ comment: { text: 'no longer wanted' } });
+    expect((await postFlat(srv.url, comment)).status).toBe(200);
+    const dm = flatEvent({ eventType: 'messages', comment: undefined, message: { text: 'a DM' } });
+    expect((await postFlat(srv.url, dm)).status).toBe(200);
+    // Delivery is in order: once the DM is in, the comment would have been too.
+    await r.received(dm.id as string);
+    expect(r.ids).not.toContain(comment.id);
+  });
+
+  it('when the server refuses the subscription for good, then `error` says why and the client closes instead of looping', async () => {
+    const srv = await server();
+    const forbidden = sdkClient(srv.url, {
+      ...direct(transport),
+      claims: { userId: 'hal', accountIds: ['17841400000000001'] },
+      accountIds: ['17841400000000999'],
+    });
+    await forbidden.reached('closed');
+    expect(forbidden.errors.map((e) => e.code)).toEqual(['forbidden_account']);
+    expect(forbidden.states).toEqual(['connecting', 'closed']);
+    // Positive control: the same user within its entitlement is served.
+    const allowed = sdkClient(srv.url, {
+      ...direct(transport),
+      claims: { userId: 'hal', accountIds: ['17841400000000001'] },
+      accountIds: ['17841400000000001'],
+    });
+    await allowed.reached('connected');
+    await delivers(srv.url, allowed);
+  });
+});
+
 describe.each(TRANSPORTS)('heartbeats and server-decided disconnects over %s', (transport) => {
   const HEARTBEAT = { HEARTBEAT_TIMEOUT_MS: '1500', HEARTBEAT_SWEEP_MS: '100' };
 
