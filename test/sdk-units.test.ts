@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff, backoffDelay } from '../client/src/backoff.js';
-import { catchUpFromEmpty, catchUpSince, newestId, type CatchUpDeps } from '../client/src/catch-up.js';
+import { CatchUp, catchUpFromEmpty, catchUpSince, newestId, type CatchUpDeps } from '../client/src/catch-up.js';
 import { notificationKey, RecentKeys } from '../client/src/dedupe.js';
 import { Delivery, MAX_HELD } from '../client/src/delivery.js';
 import { Heartbeat, heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL_MS } from '../client/src/heartbeat.js';
@@ -220,6 +220,46 @@ describe('catch-up', () => {
     const full = recorder();
     expect((await catchUpFromEmpty(FILTER, full.deps(history(ids(1, 130)).fetchPage), 100)).gap).toBe(true);
     expect(full.delivered).toEqual(ids(31, 130));
+  });
+});
+
+describe('catch-up across connections', () => {
+  it('when a client that has seen nothing drops, then it resumes from the newest id kept when it first connected', async () => {
+    const kept = ids(1, 5);
+    const h = history(kept);
+    const out: string[] = [];
+    const delivery = new Delivery((n) => out.push(n.id), { memory: 100 });
+    const catchUp = new CatchUp(delivery);
+    let gaps = 0;
+    const deps = { fetchPage: h.fetchPage, onGap: () => gaps++ };
+    // First connection: only notes where "after" starts; what was kept before is not this client's.
+    await catchUp.run(FILTER, deps);
+    expect(out).toEqual([]);
+    expect(catchUp.resumePoint).toBe('n5');
+    // Missed while away, then the next connection's catch-up.
+    kept.push('n6', 'n7');
+    await catchUp.run(FILTER, deps);
+    expect(out).toEqual(['n6', 'n7']);
+    expect(catchUp.resumePoint).toBe('n7');
+    expect(gaps).toBe(0);
+  });
+
+  it('when history was empty at the first connect, then everything kept later is new: the latest page is delivered', async () => {
+    const kept: string[] = [];
+    const h = history(kept);
+    const out: string[] = [];
+    const catchUp = new CatchUp(new Delivery((n) => out.push(n.id), { memory: 100 }));
+    await catchUp.run(FILTER, { fetchPage: h.fetchPage, onGap: () => {} });
+    expect(catchUp.resumePoint).toBeUndefined();
+    kept.push('n1', 'n2');
+    await catchUp.run(FILTER, { fetchPage: h.fetchPage, onGap: () => {} });
+    expect(out).toEqual(['n1', 'n2']);
+  });
+
+  it('when the client subscribes to nothing, then there is nothing to catch up (history would answer every type)', async () => {
+    const h = history(ids(1, 3));
+    await new CatchUp(new Delivery(() => {}, { memory: 10, lastSeenId: 'n1' })).run({ eventTypes: [] }, { fetchPage: h.fetchPage, onGap: () => {} });
+    expect(h.asked).toEqual([]);
   });
 });
 

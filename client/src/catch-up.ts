@@ -1,4 +1,8 @@
+import type { Delivery } from './delivery.js';
 import type { EventType, HistoryPayload, HistoryRequest, Notification } from './protocol.js';
+
+/** Catch-up rounds when live notifications overflow the held buffer while one runs. */
+const MAX_ROUNDS = 3;
 
 /** SPEC: `get_history` answers at most 100 events a page. */
 export const HISTORY_PAGE_SIZE = 100;
@@ -95,4 +99,43 @@ function query(filter: CatchUpFilter, page: { since?: string; limit: number }): 
     ...(filter.accountIds !== undefined && { accountIds: [...filter.accountIds] }),
     ...page,
   };
+}
+
+/**
+ * A client's catch-up, connection after connection: from the last notification delivered, or, for a client that
+ * has not delivered any yet, from the newest id kept when it first connected (so that even its first drop is caught
+ * up). History pages go straight to `delivery`; live notifications held meanwhile are its business.
+ */
+export class CatchUp {
+  #anchored = false;
+  #anchorId: string | undefined;
+
+  constructor(private readonly delivery: Delivery) {}
+
+  /** Where the next catch-up starts. */
+  get resumePoint(): string | undefined {
+    return this.delivery.lastSeenId ?? this.#anchorId;
+  }
+
+  /** Runs one catch-up; rejects when a page cannot be had (the caller drops the connection and tries again later). */
+  async run(filter: CatchUpFilter, deps: Pick<CatchUpDeps, 'fetchPage' | 'onGap'>): Promise<void> {
+    if (filter.eventTypes.length === 0) return;
+    const full: CatchUpDeps = { ...deps, deliver: (n) => this.delivery.deliver(n) };
+    this.delivery.takeOverflow();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const since = this.resumePoint;
+      if (since !== undefined) {
+        await catchUpSince(since, filter, full);
+      } else if (!this.#anchored) {
+        // Nothing seen yet: what is kept now is from before this client; remember where "after" starts.
+        this.#anchorId = await newestId(filter, full);
+        this.#anchored = true;
+      } else {
+        await catchUpFromEmpty(filter, full);
+      }
+      // Live notifications overflowed the held buffer meanwhile: they are in history, go round again.
+      if (!this.delivery.takeOverflow()) return;
+    }
+    deps.onGap();
+  }
 }

@@ -1,5 +1,5 @@
 import { Backoff } from './backoff.js';
-import { catchUpFromEmpty, catchUpSince, newestId, type CatchUpDeps, type CatchUpFilter } from './catch-up.js';
+import { CatchUp } from './catch-up.js';
 import { Delivery } from './delivery.js';
 import { Emitter } from './emitter.js';
 import { Heartbeat, heartbeatInterval } from './heartbeat.js';
@@ -25,8 +25,6 @@ const CLIENT_ID = 'instantchat-sdk';
 /** Answers worth asking again for on the same connection, after a pause. */
 const RETRYABLE_CODES: ReadonlySet<string> = new Set(['rate_limited', 'unavailable']);
 const MAX_PAGE_TRIES = 5;
-/** Catch-up rounds when live notifications overflow the held buffer while it runs. */
-const MAX_CATCH_UP_ROUNDS = 3;
 
 /** An `error` answer to a request. */
 export class AnswerError extends Error {
@@ -56,6 +54,7 @@ class InstantChatClient implements NotificationClient {
   readonly #heartbeat: Heartbeat;
   readonly #refresh: TokenSchedule;
   readonly #delivery: Delivery;
+  readonly #catchUp: CatchUp;
   #state: ClientState = 'connecting';
   #eventTypes: EventType[];
   #credentials: { token: string; decoded: DecodedToken | undefined } | undefined;
@@ -74,8 +73,6 @@ class InstantChatClient implements NotificationClient {
   #authFailure: string | undefined;
   /** A fresh session's catch-up has not completed yet (a recovered session then still needs it). */
   #catchUpPending = false;
-  /** Without a `lastSeenId`: the newest kept id when the client first connected (`anchored` once asked). */
-  #anchor: { anchored: boolean; id: string | undefined } = { anchored: false, id: undefined };
   #gapReported = false;
 
   constructor(options: ResolvedOptions) {
@@ -86,6 +83,7 @@ class InstantChatClient implements NotificationClient {
       memory: options.dedupeMemory,
       lastSeenId: options.lastSeenId,
     });
+    this.#catchUp = new CatchUp(this.#delivery);
     this.#heartbeat = new Heartbeat(
       () => this.#transport.send('heartbeat', { timestamp: Date.now(), clientId: CLIENT_ID }),
       () => this.#transport.drop('heartbeat unanswered'),
@@ -210,7 +208,10 @@ class InstantChatClient implements NotificationClient {
       // Also after a recovery (which keeps subscriptions): cheap, and the set may have changed meanwhile.
       await this.#subscribe(gen, this.#eventTypes);
       if (this.#catchUpPending) {
-        await this.#catchUp(gen);
+        await this.#catchUp.run(
+          { eventTypes: [...this.#eventTypes], accountIds: this.#opts.accountIds },
+          { fetchPage: (query) => this.#fetchPage(gen, query), onGap: () => this.#reportGap() },
+        );
         this.#catchUpPending = false;
       }
     } catch (err) {
@@ -288,37 +289,11 @@ class InstantChatClient implements NotificationClient {
     this.#expectAnswer(answer, 'subscription_confirmed');
   }
 
-  async #catchUp(gen: number): Promise<void> {
-    const filter: CatchUpFilter = { eventTypes: [...this.#eventTypes], accountIds: this.#opts.accountIds };
-    if (filter.eventTypes.length === 0) return;
-    const deps: CatchUpDeps = {
-      fetchPage: (query) => this.#fetchPage(gen, query),
-      deliver: (n) => this.#delivery.deliver(n),
-      onGap: () => {
-        if (this.#gapReported) return;
-        this.#gapReported = true;
-        this.#events.emit('gap', { since: this.#resumePoint() });
-      },
-    };
-    this.#delivery.takeOverflow();
-    for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
-      const since = this.#resumePoint();
-      if (since !== undefined) {
-        await catchUpSince(since, filter, deps);
-      } else if (!this.#anchor.anchored) {
-        // Nothing seen yet: what is kept now is from before this client; remember where "after" starts.
-        this.#anchor = { anchored: true, id: await newestId(filter, deps) };
-      } else {
-        await catchUpFromEmpty(filter, deps);
-      }
-      // Live notifications overflowed the held buffer meanwhile: they are in history, go round again.
-      if (!this.#delivery.takeOverflow()) return;
-    }
-    deps.onGap();
-  }
-
-  #resumePoint(): string | undefined {
-    return this.#delivery.lastSeenId ?? this.#anchor.id;
+  /** `gap`, at most once per connection. */
+  #reportGap(): void {
+    if (this.#gapReported) return;
+    this.#gapReported = true;
+    this.#events.emit('gap', { since: this.#catchUp.resumePoint });
   }
 
   async #fetchPage(gen: number, query: HistoryRequest): Promise<HistoryPayload> {
