@@ -1,18 +1,23 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript (the server and its CLIs) with the full dependency set ----
+# ---- build: compile TypeScript (the server, its CLIs, and the client SDK it serves) with the full dependency set ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# client/ is an npm workspace: npm ci needs its package.json beside the lockfile.
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY client/src ./client/src
+COPY client/scripts ./client/scripts
 RUN npm run build
 
 # ---- production dependencies only ----
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ----
@@ -40,6 +45,8 @@ WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 # dist/main.js (the server) and dist/cli/token.js, dist/cli/webhook.js (the CLIs: mint a token, send a signed webhook).
 COPY --from=build --chown=node:node /app/dist ./dist
+# The SDK's browser bundle, served at /client/instantchat-client.js.
+COPY --from=build --chown=node:node /app/client/dist ./client/dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node public ./public
 # Sample webhook bodies for `node dist/cli/webhook.js examples/webhooks/comment.json`.

@@ -72,7 +72,7 @@ export default tseslint.config(
   ...folderRules,
   {
     files: ['public/**/*.js'],
-    languageOptions: { globals: { ...globals.browser, io: 'readonly' } },
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['src/cli/**', 'bench/**', 'test/**'],

@@ -1,5 +1,8 @@
-// The demo page's client: plain browser JavaScript, no build step. Server data only ever reaches the page through
-// textContent (never innerHTML), and nothing here is inline because of the page's Content-Security-Policy.
+// The demo page, on the client SDK's browser bundle (/client/instantchat-client.js, the global InstantChat): the SDK
+// does the heartbeats, token refresh, reconnects and catch-up; this file only shows what it reports. Server data only
+// ever reaches the page through textContent (never innerHTML), and nothing here is inline because of the page's
+// Content-Security-Policy.
+import { describeNotification, notificationFlags } from './describe-notification.js';
 
 /** SPEC's known event types, grouped the way Instagram's webhook fields are. */
 const EVENT_GROUPS = [
@@ -20,10 +23,11 @@ const EVENT_GROUPS = [
 ];
 const ALL_TYPES = EVENT_GROUPS.flatMap((group) => group.types);
 const MESSAGE_TYPES = new Set(EVENT_GROUPS[1].types);
-const HEARTBEAT_INTERVAL_MS = 20_000;
 const MAX_FEED_ITEMS = 200;
 const MAX_MESSAGES = 5;
-const CLIENT_ID = `demo-${Math.random().toString(36).slice(2, 10)}`;
+const MAX_FRAMES = 100;
+const MAX_FRAME_CHARS = 400;
+const TRANSPORT_NAMES = { socketio: 'Socket.IO', websocket: 'Raw WebSocket' };
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -35,13 +39,19 @@ const ui = {
   statusText: $('status-text'),
   user: $('fact-user'),
   accounts: $('fact-accounts'),
-  socketId: $('fact-socket'),
-  heartbeat: $('fact-heartbeat'),
+  expiry: $('fact-expiry'),
+  transport: $('fact-transport'),
+  lastSeen: $('fact-last-seen'),
   messages: $('messages'),
+  typesDetails: $('types-details'),
+  typesCount: $('types-count'),
   types: $('event-types'),
   selectAll: $('select-all'),
   selectNone: $('select-none'),
   subscribed: $('subscribed'),
+  frames: $('frames'),
+  framesCount: $('frames-count'),
+  clearFrames: $('clear-frames'),
   feed: $('feed'),
   feedEmpty: $('feed-empty'),
   feedCount: $('feed-count'),
@@ -50,15 +60,14 @@ const ui = {
   template: $('notification-template'),
 };
 
-let socket;
-let heartbeatTimer;
-let reconnectTimer;
-/** Set by `server_shutdown`: the disconnect that follows is a restart or a deploy, so reconnect on our own. */
-let serverShuttingDown = false;
-let heartbeatSentAt = 0;
-let authenticated = false;
-/** Ids already on the page, so that history and live events never show one notification twice. */
-const shown = new Set();
+const sdk = globalThis.InstantChat;
+let client;
+/** The user and accounts of the last `auth_success`. */
+let session;
+let expiresAt;
+let expiryTimer;
+/** Cards on the page by notification key, so that history never shows one twice. */
+const shown = new Map();
 
 // ---- page setup ------------------------------------------------------------------------------------------------
 
@@ -84,6 +93,8 @@ function buildEventTypeCheckboxes() {
     }
     ui.types.append(box);
   }
+  // Twelve chips fill a phone's screen: there they start folded, so that the feed is not pushed below them.
+  ui.typesDetails.open = window.matchMedia('(min-width: 860px)').matches;
 }
 
 const checkboxes = () => [...ui.types.querySelectorAll('input[name="eventType"]')];
@@ -96,17 +107,16 @@ function setStatus(state, text) {
   ui.statusText.textContent = text;
 }
 
-function setConnectedControls(connected) {
-  ui.disconnect.disabled = !connected;
-  ui.connect.textContent = connected ? 'Reconnect' : 'Connect';
+function setConnectedControls(active) {
+  ui.disconnect.disabled = !active;
+  ui.connect.textContent = active ? 'Reconnect' : 'Connect';
 }
 
-function setAuthenticatedControls(isAuthenticated) {
-  authenticated = isAuthenticated;
-  ui.types.disabled = !isAuthenticated;
-  ui.selectAll.disabled = !isAuthenticated;
-  ui.selectNone.disabled = !isAuthenticated;
-  ui.loadHistory.disabled = !isAuthenticated;
+function setLiveControls(live) {
+  ui.types.disabled = !live;
+  ui.selectAll.disabled = !live;
+  ui.selectNone.disabled = !live;
+  ui.loadHistory.disabled = !live;
 }
 
 const timeOf = (value) => new Date(value).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -126,20 +136,56 @@ function addMessage(kind, text) {
   while (ui.messages.children.length > MAX_MESSAGES) ui.messages.lastElementChild.remove();
 }
 
-function showSubscriptions(eventTypes, accountIds) {
+function showTypesCount() {
+  const count = tickedTypes().length;
+  ui.typesCount.textContent = count === 0 ? 'none selected' : `${count} of ${ALL_TYPES.length} selected`;
+}
+
+function showSubscriptions(eventTypes) {
   const held = new Set(eventTypes);
   for (const input of checkboxes()) input.checked = held.has(input.value);
-  const accounts = accountIds?.length ? ` (accounts: ${accountIds.join(', ')})` : '';
+  showTypesCount();
   const names = eventTypes.length === ALL_TYPES.length ? `all ${ALL_TYPES.length} event types` : eventTypes.join(', ');
-  ui.subscribed.textContent = eventTypes.length ? `Subscribed to: ${names}${accounts}` : 'Subscribed to: nothing yet';
+  ui.subscribed.textContent = eventTypes.length ? `Subscribed to: ${names}` : 'Subscribed to: nothing yet';
 }
+
+/** The token as the SDK reads it (decoded, not verified): who, which accounts, until when. */
+function showToken(token) {
+  const decoded = sdk?.decodeToken(token);
+  ui.user.textContent = decoded?.userId ?? '–';
+  ui.accounts.textContent = Array.isArray(decoded?.accountIds) ? decoded.accountIds.join(', ') || 'none' : 'none';
+  expiresAt = decoded?.expiresAt;
+  clearInterval(expiryTimer);
+  showExpiry();
+  if (expiresAt !== undefined) expiryTimer = setInterval(showExpiry, 1000);
+}
+
+function showExpiry() {
+  if (expiresAt === undefined) {
+    ui.expiry.textContent = ui.user.textContent === '–' ? '–' : 'never expires';
+    ui.expiry.dataset.state = '';
+    return;
+  }
+  const left = Math.round((expiresAt - Date.now()) / 1000);
+  const at = timeOf(expiresAt);
+  ui.expiry.dataset.state = left <= 0 ? 'expired' : left < 120 ? 'soon' : '';
+  ui.expiry.textContent = left <= 0 ? `expired at ${at}` : `expires at ${at} (in ${duration(left)})`;
+}
+
+const duration = (seconds) => {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+};
 
 function senderLabel(sender) {
   if (sender?.username && sender?.id) return `@${sender.username} (${sender.id})`;
   if (sender?.username) return `@${sender.username}`;
   if (sender?.id) return `user ${sender.id}`;
-  return 'unknown sender';
+  return undefined; // mentions and insights name nobody
 }
+
+const keyOf = (n) => JSON.stringify([n.accountId, n.eventType, n.id]);
 
 function renderNotification(notification) {
   const item = ui.template.content.firstElementChild.cloneNode(true);
@@ -147,6 +193,7 @@ function renderNotification(notification) {
   item.dataset.eventType = type;
   item.dataset.kind = MESSAGE_TYPES.has(type) ? 'message' : 'post';
   item.querySelector('.badge').textContent = type;
+  item.querySelector('.flags').textContent = notificationFlags(notification).join(' · ');
   const when = item.querySelector('.when');
   const date = new Date(notification.timestamp);
   if (!Number.isNaN(date.getTime())) {
@@ -154,13 +201,11 @@ function renderNotification(notification) {
     when.textContent = date.toLocaleString([], { dateStyle: 'medium', timeStyle: 'medium' });
   }
   const text = item.querySelector('.text');
-  if (typeof notification.content === 'string' && notification.content !== '') {
-    text.textContent = notification.content;
-  } else {
-    text.textContent = 'No text';
-    text.classList.add('muted');
-  }
-  item.querySelector('.sender').textContent = `From ${senderLabel(notification.sender)}`;
+  const { kind, line } = describeNotification(notification);
+  text.textContent = line;
+  if (kind === 'description') text.classList.add('description');
+  const sender = senderLabel(notification.sender);
+  item.querySelector('.sender').textContent = sender === undefined ? '' : `From ${sender}`;
   item.querySelector('.account').textContent = `Account ${notification.accountId}`;
   item.querySelector('.raw pre').textContent = JSON.stringify(notification, null, 2);
   return item;
@@ -168,12 +213,17 @@ function renderNotification(notification) {
 
 /** Adds a notification once: live ones at the top, history (older) ones at the bottom. */
 function addNotification(notification, { atTop = true } = {}) {
-  if (!notification || typeof notification.id !== 'string' || shown.has(notification.id)) return false;
-  shown.add(notification.id);
+  const key = keyOf(notification);
+  if (shown.has(key)) return false;
   const item = renderNotification(notification);
+  shown.set(key, item);
   if (atTop) ui.feed.prepend(item);
   else ui.feed.append(item);
-  while (ui.feed.children.length > MAX_FEED_ITEMS) ui.feed.lastElementChild.remove();
+  while (ui.feed.children.length > MAX_FEED_ITEMS) {
+    const last = ui.feed.lastElementChild;
+    for (const [k, element] of shown) if (element === last) shown.delete(k);
+    last.remove();
+  }
   updateFeedCount();
   return true;
 }
@@ -184,176 +234,140 @@ function updateFeedCount() {
   ui.feedEmpty.hidden = count > 0;
 }
 
-// ---- heartbeats ------------------------------------------------------------------------------------------------
-
-function sendHeartbeat() {
-  if (!socket?.connected) return;
-  heartbeatSentAt = performance.now();
-  socket.emit('heartbeat', { timestamp: Date.now(), clientId: CLIENT_ID });
+function addFrame({ direction, data }) {
+  const item = document.createElement('li');
+  item.className = `frame frame-${direction}`;
+  const arrow = document.createElement('span');
+  arrow.className = 'frame-dir';
+  arrow.textContent = direction === 'in' ? '↓' : '↑';
+  arrow.title = direction === 'in' ? 'from the server' : 'to the server';
+  const body = document.createElement('code');
+  body.textContent = data.length > MAX_FRAME_CHARS ? `${data.slice(0, MAX_FRAME_CHARS)}… (${data.length} chars)` : data;
+  item.append(arrow, body);
+  ui.frames.prepend(item);
+  while (ui.frames.children.length > MAX_FRAMES) ui.frames.lastElementChild.remove();
+  ui.framesCount.textContent = String(ui.frames.children.length);
 }
 
-function startHeartbeats() {
-  stopHeartbeats();
-  sendHeartbeat();
-  heartbeatTimer = setInterval(sendHeartbeat, HEARTBEAT_INTERVAL_MS);
-}
+// ---- the client --------------------------------------------------------------------------------------------------
 
-function stopHeartbeats() {
-  clearInterval(heartbeatTimer);
-  heartbeatTimer = undefined;
-}
+const selectedTransport = () => ui.form.elements.namedItem('transport').value || 'socketio';
 
-// ---- the socket ------------------------------------------------------------------------------------------------
-
-function connect(token) {
-  closeSocket();
+function connect() {
+  closeClient();
+  const transport = selectedTransport();
+  showToken(ui.token.value.trim());
+  ui.transport.textContent = TRANSPORT_NAMES[transport];
   setStatus('connecting', 'Connecting…');
-  // Same origin as the page; the token goes in the handshake (SPEC: io(url, { auth: { token } })).
-  socket = io({ auth: { token } });
   setConnectedControls(true);
-
-  socket.on('connect', () => {
-    serverShuttingDown = false;
-    ui.socketId.textContent = socket.id;
-    if (socket.recovered) {
-      setStatus('connected', 'Reconnected; missed notifications recovered');
-      setAuthenticatedControls(true);
-      startHeartbeats();
-    } else {
-      setStatus('connecting', 'Connected, authenticating…');
-    }
+  // The SDK asks for the token on every connection and before `exp`: whatever is in the box then.
+  const current = sdk.createNotificationClient({
+    getToken: () => ui.token.value.trim(),
+    eventTypes: tickedTypes(),
+    transport,
   });
+  client = current;
+  const mine = (listener) => (payload) => {
+    if (client === current) listener(payload);
+  };
 
-  socket.on('connect_error', (err) => {
-    stopHeartbeats();
-    setAuthenticatedControls(false);
-    if (socket.active) {
-      setStatus('connecting', `Cannot reach the server (${err.message}); retrying…`);
-    } else {
-      // A refused handshake (bad or expired token, too many connections) is not retried.
-      setStatus('error', `Connection refused: ${err.message}`);
-      addMessage('error', `Connection refused: ${err.message}`);
-      setConnectedControls(false);
+  current.on('state', mine((state) => {
+    if (state === 'connected') {
+      setStatus('connected', `Connected as ${session?.userId ?? '?'}`);
+      setLiveControls(true);
+      showSubscriptions(tickedTypes());
+    } else if (state === 'reconnecting') {
+      setStatus('connecting', 'Reconnecting…');
+      setLiveControls(false);
+    } else if (state === 'connecting') {
+      setStatus('connecting', 'Connecting…');
     }
-  });
+  }));
 
-  socket.on('auth_success', (payload) => {
+  current.on('authenticated', mine((payload) => {
+    session = payload;
+    // At connect and after each refresh: the token in use now, and what the server made of it.
+    showToken(ui.token.value.trim());
     ui.user.textContent = payload.userId;
     ui.accounts.textContent = payload.accountIds?.length ? payload.accountIds.join(', ') : 'none';
-    setStatus('connected', `Connected as ${payload.userId}`);
-    setAuthenticatedControls(true);
-    startHeartbeats();
-    // A fresh connection starts with no subscriptions: restore what is ticked.
-    const ticked = tickedTypes();
-    if (ticked.length > 0) socket.emit('subscribe', { eventTypes: ticked, timestamp: Date.now() });
-  });
+  }));
 
-  socket.on('auth_failed', (payload) => {
-    setStatus('error', `Authentication failed: ${payload.reason}`);
-    addMessage('error', `Authentication failed: ${payload.reason}`);
-    setAuthenticatedControls(false);
-  });
+  current.on('notification', mine((notification) => {
+    addNotification(notification);
+    ui.lastSeen.textContent = current.lastSeenId ?? '–';
+  }));
 
-  socket.on('subscription_confirmed', (payload) => showSubscriptions(payload.eventTypes, payload.accountIds));
+  current.on('gap', mine(() => {
+    addMessage('warning', 'Some notifications could not be recovered while away: reload them from your own store');
+  }));
 
-  socket.on('webhook_event', (notification) => addNotification(notification));
+  current.on('frame', mine(addFrame));
 
-  socket.on('heartbeat_response', (payload) => {
-    const roundTrip = Math.max(0, Math.round(performance.now() - heartbeatSentAt));
-    ui.heartbeat.textContent = `${timeOf(payload.serverTime ?? Date.now())} · ${roundTrip} ms round trip`;
-  });
-
-  socket.on('history', (payload) => {
-    const events = Array.isArray(payload.events) ? payload.events : [];
-    ui.feed.setAttribute('aria-busy', 'true');
-    // History comes oldest first and is older than what is on screen: append from newest to oldest.
-    let added = 0;
-    for (const event of [...events].reverse()) if (addNotification(event, { atTop: false })) added++;
-    ui.feed.removeAttribute('aria-busy');
-    const note = payload.complete === false ? ' (some older notifications are no longer kept)' : '';
-    addMessage('info', `History: ${events.length} kept, ${added} new on this page${note}`);
-  });
-
-  socket.on('error', (payload) => {
-    addMessage('error', `${payload?.code ?? 'error'}: ${payload?.message ?? 'unknown error'}`);
-    // A refused subscription change leaves the server's set as it was: re-read it so the boxes tell the truth.
-    if (payload?.code === 'invalid_event_type' || payload?.code === 'forbidden_account') socket.emit('get_subscriptions', {});
-  });
-
-  socket.on('connection_info', (payload) => showSubscriptions(payload.subscriptions ?? [], payload.accountIds));
-
-  socket.on('server_shutdown', (payload) => {
-    serverShuttingDown = true;
-    addMessage('warning', `${payload.reason}; reconnecting when it is back`);
-  });
-
-  socket.on('disconnect', (reason) => {
-    stopHeartbeats();
-    setAuthenticatedControls(false);
-    ui.socketId.textContent = '–';
-    if (reason === 'io client disconnect') {
-      setStatus('disconnected', 'Disconnected');
+  current.on('error', mine((error) => {
+    if (error.code === 'auth_failed' && current.state !== 'connected') {
+      // Refused before the connection was up: the token in the box will not do (the SDK would keep retrying it).
+      addMessage('error', `Connection refused: ${error.message}`);
+      closeClient();
+      setStatus('error', `Connection refused: ${error.message}`);
       setConnectedControls(false);
-    } else if (socket.active) {
-      setStatus('connecting', `Connection lost (${reason}); reconnecting…`);
-    } else if (serverShuttingDown) {
-      // Socket.IO does not reconnect after a server-side disconnect; SPEC asks clients to come back after a shutdown.
-      setStatus('connecting', 'Server restarting; reconnecting…');
-      reconnectTimer = setTimeout(() => socket?.connect(), 1000);
-    } else {
-      // Keep an authentication failure on screen rather than a generic line.
-      if (ui.status.dataset.state !== 'error') setStatus('disconnected', 'Disconnected by the server');
-      setConnectedControls(false);
+      return;
     }
-  });
-
-  socket.io.on('reconnect_attempt', (attempt) => setStatus('connecting', `Reconnecting (attempt ${attempt})…`));
+    if (error.code === 'server_shutdown') {
+      addMessage('warning', `${error.message}; reconnecting when it is back`);
+      return;
+    }
+    addMessage(error.code === 'auth_failed' ? 'warning' : 'error', `${error.code}: ${error.message}`);
+  }));
 }
 
-function closeSocket() {
-  stopHeartbeats();
-  clearTimeout(reconnectTimer);
-  serverShuttingDown = false;
-  if (socket) {
-    socket.removeAllListeners();
-    socket.io.removeAllListeners();
-    socket.disconnect();
-    socket = undefined;
-  }
-  setAuthenticatedControls(false);
+function closeClient() {
+  const closing = client;
+  client = undefined;
+  session = undefined;
+  void closing?.close();
+  setLiveControls(false);
   ui.user.textContent = '–';
   ui.accounts.textContent = '–';
-  ui.socketId.textContent = '–';
-  ui.heartbeat.textContent = '–';
+  ui.transport.textContent = '–';
+  ui.lastSeen.textContent = '–';
+  clearInterval(expiryTimer);
+  expiresAt = undefined;
+  ui.expiry.textContent = '–';
 }
 
-function changeSubscription(event, eventTypes) {
-  if (!socket?.connected || !authenticated || eventTypes.length === 0) return;
-  socket.emit(event, { eventTypes, timestamp: Date.now() });
+async function changeSubscription(eventTypes) {
+  if (!client) return;
+  try {
+    await client.setEventTypes(eventTypes);
+    showSubscriptions(eventTypes);
+  } catch (err) {
+    // The server refused the change (already reported as an error message): show what the page asked for before.
+    addMessage('error', `Subscription not changed: ${err.message}`);
+  }
 }
 
 // ---- wiring ----------------------------------------------------------------------------------------------------
 
 buildEventTypeCheckboxes();
 updateFeedCount();
+showTypesCount();
 
 ui.form.addEventListener('submit', (event) => {
   event.preventDefault();
-  const token = ui.token.value.trim();
-  if (token === '') {
+  if (ui.token.value.trim() === '') {
     setStatus('error', 'Paste a token first');
     ui.token.focus();
     return;
   }
-  if (typeof io !== 'function') {
-    setStatus('error', 'The Socket.IO client did not load from /socket.io/socket.io.js');
+  if (typeof sdk?.createNotificationClient !== 'function') {
+    setStatus('error', 'The client SDK did not load from /client/instantchat-client.js');
     return;
   }
-  connect(token);
+  connect();
 });
 
 ui.disconnect.addEventListener('click', () => {
-  closeSocket();
+  closeClient();
   setStatus('disconnected', 'Disconnected');
   setConnectedControls(false);
 });
@@ -361,14 +375,27 @@ ui.disconnect.addEventListener('click', () => {
 ui.types.addEventListener('change', (event) => {
   const input = event.target;
   if (!(input instanceof HTMLInputElement) || input.name !== 'eventType') return;
-  changeSubscription(input.checked ? 'subscribe' : 'unsubscribe', [input.value]);
+  showTypesCount();
+  void changeSubscription(tickedTypes());
 });
 
-ui.selectAll.addEventListener('click', () => changeSubscription('subscribe', ALL_TYPES));
-ui.selectNone.addEventListener('click', () => changeSubscription('unsubscribe', ALL_TYPES));
+ui.selectAll.addEventListener('click', () => void changeSubscription(ALL_TYPES));
+ui.selectNone.addEventListener('click', () => void changeSubscription([]));
 
-ui.loadHistory.addEventListener('click', () => {
-  if (socket?.connected && authenticated) socket.emit('get_history', { limit: 50 });
+ui.loadHistory.addEventListener('click', async () => {
+  if (!client) return;
+  try {
+    const page = await client.getHistory({ limit: 50 });
+    ui.feed.setAttribute('aria-busy', 'true');
+    // History comes oldest first and is older than what is on screen: append from newest to oldest.
+    let added = 0;
+    for (const notification of [...page.events].reverse()) if (addNotification(notification, { atTop: false })) added++;
+    ui.feed.removeAttribute('aria-busy');
+    const note = page.complete === false ? ' (some older notifications are no longer kept)' : '';
+    addMessage('info', `History: ${page.events.length} kept, ${added} new on this page${note}`);
+  } catch (err) {
+    addMessage('error', `History unavailable: ${err.message}`);
+  }
 });
 
 ui.clearFeed.addEventListener('click', () => {
@@ -377,10 +404,18 @@ ui.clearFeed.addEventListener('click', () => {
   updateFeedCount();
 });
 
-// `/#token=...` pre-fills the token (the fragment never reaches the server or its logs) and connects.
-const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+ui.clearFrames.addEventListener('click', () => {
+  ui.frames.replaceChildren();
+  ui.framesCount.textContent = '0';
+});
+
+// `/#token=...&transport=websocket` pre-fills the form (the fragment never reaches the server or its logs) and connects.
+const fragment = new URLSearchParams(location.hash.slice(1));
+const fromHash = fragment.get('token');
 if (fromHash) {
   ui.token.value = fromHash;
+  const transport = fragment.get('transport');
+  if (transport && TRANSPORT_NAMES[transport]) ui.form.elements.namedItem('transport').value = transport;
   history.replaceState(null, '', location.pathname + location.search);
   ui.form.requestSubmit();
 }

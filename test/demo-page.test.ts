@@ -4,14 +4,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, runBrowserTests, warnIfBrowserTestsSkipped } from './helpers/browser.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
-import { flatEvent, postFlat } from './helpers/webhooks.js';
+import { EXPECTED_NOTIFICATIONS } from './fixtures/instagram/expected.js';
+import { fixtureBytes, flatEvent, postFlat, postSigned } from './helpers/webhooks.js';
 
 const ACCOUNT = '17841400000000001';
 const OTHER_ACCOUNT = '17841400000000999';
 const WAIT_MS = 5000;
 
 describe('the demo page is served at / only when DEMO_PAGE is on', () => {
-  it('when DEMO_PAGE=true, then / serves the page, its script and style, and the Socket.IO client, under a strict CSP', async () => {
+  it('when DEMO_PAGE=true, then / serves the page, its scripts and style, and the SDK bundle, under a strict CSP', async () => {
     const srv = await startServer({ DEMO_PAGE: 'true' });
     try {
       const page = await request(srv.url).get('/');
@@ -24,11 +25,15 @@ describe('the demo page is served at / only when DEMO_PAGE is on', () => {
       // No inline code: every script and style is a file of the same origin.
       expect(page.text).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
       expect(page.text).not.toMatch(/<style|\sstyle=/);
+      // The page runs on the SDK's browser bundle, not on a Socket.IO client of its own.
+      expect(page.text).toContain('<script src="/client/instantchat-client.js" defer></script>');
+      expect(page.text).not.toContain('/socket.io/socket.io.js');
 
       for (const [path, type] of [
         ['/demo.js', /javascript/],
+        ['/describe-notification.js', /javascript/],
         ['/demo.css', /^text\/css/],
-        ['/socket.io/socket.io.js', /javascript/],
+        ['/client/instantchat-client.js', /javascript/],
       ] as const) {
         const res = await request(srv.url).get(path);
         expect(res.status, path).toBe(200);
@@ -51,6 +56,36 @@ describe('the demo page is served at / only when DEMO_PAGE is on', () => {
     } finally {
       await srv.stop();
     }
+  });
+});
+
+describe('what a card says', () => {
+  type Describe = (n: unknown) => { kind: 'text' | 'description'; line: string };
+  const load = async () => (await import('../public/describe-notification.js' as string)) as { describeNotification: Describe };
+
+  it('when a notification has no text (mentions, story insights, reads, handovers, ...), then its card describes it from its details', async () => {
+    const { describeNotification } = await load();
+    const all = Object.values(EXPECTED_NOTIFICATIONS).flat();
+    for (const n of all) {
+      const { kind, line } = describeNotification(n);
+      expect(line, `${n.eventType} ${n.id}`).not.toBe('No text');
+      expect(line.length, n.id).toBeGreaterThan(3);
+      if (n.content !== undefined && n.eventType !== 'message_reactions') expect(kind, n.id).toBe('text');
+    }
+    const of = (file: string, index = 0) => describeNotification(EXPECTED_NOTIFICATIONS[file]?.[index]).line;
+    expect(of('mentions.json')).toBe('Mentioned you in a comment on media …24117851');
+    expect(of('story_insights.json')).toBe(
+      'Story …44455566 insights: reach 44 · exits 3 · replies 0 · taps forward 4 · taps back 3 · impressions n/a',
+    );
+    expect(of('messaging_seen.json')).toMatch(/^Seen your message …/);
+    expect(of('messaging_handover.json')).toBe(
+      'Conversation passed from app 1021445566778899 to app 2637744556677889 (escalate_to_human)',
+    );
+    expect(of('messaging_handover_take_request.json', 1)).toBe('App 2637744556677889 asks for the conversation (cliente_pediu_humano)');
+    expect(of('message_reactions.json')).toMatch(/^Reacted \u2764\ufe0f to message …/);
+    expect(of('messages_attachments.json')).toBe('Sent an image, a video');
+    // Only a notification with nothing at all to say says so.
+    expect(describeNotification({ eventType: 'comments', details: {} }).line).toBe('No text');
   });
 });
 
@@ -101,7 +136,8 @@ describe.skipIf(!runBrowserTests)('the demo page in Chromium', () => {
     const page = await openPage(srv.url);
     await connectWith(page, mintToken({ userId: 'alice', accountIds: [ACCOUNT] }, { expiresIn: 3600 }));
     await statusIs(page, 'Connected as alice');
-    await page.locator('#fact-heartbeat').filter({ hasText: 'round trip' }).waitFor({ timeout: WAIT_MS });
+    // The token as the SDK decodes it: its expiry, an hour from now.
+    expect(await page.locator('#fact-expiry').textContent()).toMatch(/^expires at .+ \(in (60 min|1 h)\)$/);
     expect(await page.locator('#fact-accounts').textContent()).toBe(ACCOUNT);
 
     await page.getByRole('checkbox', { name: 'comments', exact: true }).check();
@@ -204,5 +240,106 @@ describe.skipIf(!runBrowserTests)('the demo page in Chromium', () => {
       await first.stop();
       await second?.stop();
     }
+  });
+
+  it.each([
+    ['socketio', 'Socket.IO', /^42\["webhook_event",/],
+    ['websocket', 'Raw WebSocket', /^\{"type":"webhook_event","payload":/],
+  ] as const)('when the page connects over %s through the SDK, then a webhook appears and the frame log shows it raw', async (transport, label, frame) => {
+    const page = await openPage(srv.url);
+    await page.getByLabel(label, { exact: true }).check();
+    await connectWith(page, mintToken({ userId: `frames-${transport}`, accountIds: [ACCOUNT] }, { expiresIn: 600 }));
+    await statusIs(page, `Connected as frames-${transport}`);
+    expect(await page.locator('#fact-transport').textContent()).toBe(label);
+    expect(await page.locator('#fact-expiry').textContent()).toMatch(/^expires at .+ \(in 10 min\)$/);
+    await page.getByRole('checkbox', { name: 'comments', exact: true }).check();
+    await page.locator('#subscribed').filter({ hasText: 'Subscribed to: comments' }).waitFor({ timeout: WAIT_MS });
+
+    const text = `over ${transport}`;
+    const event = flatEvent({ comment: { text } });
+    expect((await postFlat(srv.url, event)).status).toBe(200);
+    await card(page, text).waitFor({ timeout: WAIT_MS });
+    expect(await page.locator('#fact-last-seen').textContent()).toBe(event.id);
+    const frames = await page.locator('#frames code').allTextContents();
+    const delivered = frames.find((f) => f.includes(event.id as string));
+    expect(delivered).toMatch(frame);
+    // The SDK's own traffic is there too: its subscribe and its heartbeats.
+    expect(frames.some((f) => f.includes('subscribe'))).toBe(true);
+    expect(frames.some((f) => f.includes('heartbeat'))).toBe(true);
+    await page.screenshot({ path: `test-artifacts/demo-page-${transport}.png`, fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('when one notification is very long, then it wraps inside its card and no card gets wider; on a phone the feed comes before folded chips', async () => {
+    const page = await openPage(srv.url);
+    await connectWith(page, mintToken({ userId: 'wide', accountIds: ['*'] }, { expiresIn: 600 }));
+    await statusIs(page, 'Connected as wide');
+    await page.getByRole('checkbox', { name: 'comments', exact: true }).check();
+    await page.locator('#subscribed').filter({ hasText: 'Subscribed to: comments' }).waitFor({ timeout: WAIT_MS });
+    const long = `https://example.com/${'x'.repeat(3000)}`;
+    expect((await postFlat(srv.url, flatEvent({ comment: { text: 'a short one' } }))).status).toBe(200);
+    const longEvent = flatEvent({ comment: { text: long }, sender: { id: '1'.repeat(200), username: 'y'.repeat(200) } });
+    expect((await postFlat(srv.url, longEvent)).status).toBe(200);
+    await card(page, long.slice(0, 40)).waitFor({ timeout: WAIT_MS });
+    await card(page, long.slice(0, 40)).locator('summary').click();
+
+    const widths = async () =>
+      page.evaluate(() => ({
+        feed: document.getElementById('feed')?.getBoundingClientRect().width ?? 0,
+        cards: Array.from(document.querySelectorAll('#feed > li'), (li) => li.getBoundingClientRect().width),
+        overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      }));
+    const wide = await widths();
+    expect(wide.cards).toHaveLength(2);
+    for (const width of wide.cards) expect(width).toBeCloseTo(wide.feed, 0);
+    expect(wide.feed).toBeLessThan(1280);
+    expect(wide.overflow).toBe(0);
+    await page.screenshot({ path: 'test-artifacts/demo-page-long.png', fullPage: true });
+
+    // A phone, from a fresh load: the twelve chips are folded, and the feed starts within the first screen.
+    const phone = await openPage(`${srv.url}/#token=${mintToken({ userId: 'phone', accountIds: ['*'] }, { expiresIn: 600 })}`, {
+      width: 375,
+      height: 812,
+    });
+    await statusIs(phone, 'Connected as phone');
+    expect(await phone.locator('#types-details').getAttribute('open')).toBeNull();
+    expect(await phone.getByRole('checkbox', { name: 'comments', exact: true }).isVisible()).toBe(false);
+    const layout = await phone.evaluate(() => ({
+      feedTop: document.querySelector('.feed-panel')?.getBoundingClientRect().top ?? Infinity,
+      typesBottom: document.querySelector('.types-panel')?.getBoundingClientRect().bottom ?? 0,
+      framesTop: document.querySelector('.frames-panel')?.getBoundingClientRect().top ?? 0,
+      overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    }));
+    expect(layout.feedTop).toBeGreaterThan(layout.typesBottom);
+    expect(layout.feedTop).toBeLessThan(812);
+    expect(layout.framesTop).toBeGreaterThan(layout.feedTop);
+    expect(layout.overflow).toBe(0);
+    // Unfolding them still works.
+    await phone.locator('#types-details summary').click();
+    await phone.getByRole('checkbox', { name: 'comments', exact: true }).check();
+    await phone.locator('#subscribed').filter({ hasText: 'Subscribed to: comments' }).waitFor({ timeout: WAIT_MS });
+    await phone.screenshot({ path: 'test-artifacts/demo-page-375-fresh.png', fullPage: true });
+  });
+
+  it('when mentions, story insights, reads and handovers arrive from Meta, then their cards say what happened', async () => {
+    const page = await openPage(srv.url);
+    await connectWith(page, mintToken({ userId: 'meta', accountIds: ['*'] }, { expiresIn: 600 }));
+    await statusIs(page, 'Connected as meta');
+    await page.getByRole('button', { name: 'All', exact: true }).click();
+    await page.locator('#subscribed').filter({ hasText: 'Subscribed to: all 12 event types' }).waitFor({ timeout: WAIT_MS });
+    const expected: [string, string][] = [
+      ['mentions.json', 'Mentioned you in a comment on media'],
+      ['story_insights.json', 'reach 44 · exits 3'],
+      ['messaging_seen.json', 'Seen your message'],
+      ['messaging_handover.json', 'Conversation passed from app 1021445566778899 to app 2637744556677889'],
+    ];
+    for (const [fixture] of expected) expect((await postSigned(srv.url, fixtureBytes(fixture))).status, fixture).toBe(200);
+    for (const [fixture, words] of expected) {
+      await card(page, words).waitFor({ timeout: WAIT_MS });
+      expect(await card(page, words).count(), fixture).toBe(1);
+    }
+    expect(await page.locator('#feed .text').filter({ hasText: 'No text' }).count()).toBe(0);
+    await page.screenshot({ path: 'test-artifacts/demo-page-meta-cards.png', fullPage: true });
+    expect(problems).toEqual([]);
   });
 });

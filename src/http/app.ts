@@ -27,6 +27,8 @@ export interface AppDeps {
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
+/** The client SDK's browser bundle, built by `npm run build` (client/). */
+const CLIENT_BUNDLE = fileURLToPath(new URL('../../client/dist/instantchat-client.js', import.meta.url));
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The Express application: routes and middleware only; it does not listen. */
@@ -88,6 +90,13 @@ export function createApp(deps: AppDeps): Express {
       adminRouter({ token: config.ADMIN_TOKEN, registry: deps.registry, ingest: deps.ingest, isDraining: deps.isDraining }),
     );
   }
+  // For pages without a bundler, demo page or not; cached as long as the pages that load it.
+  app.get('/client/instantchat-client.js', (_req, res, next) => {
+    res.sendFile(CLIENT_BUNDLE, { maxAge: '5m' }, (err?: NodeJS.ErrnoException) => {
+      if (!err || res.headersSent) return;
+      next(err.code === 'ENOENT' ? undefined : err);
+    });
+  });
   if (config.DEMO_PAGE) app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
 
   app.use(notFound);

@@ -1,0 +1,85 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP relay on 127.0.0.1 in front of a server: a client's network path. `cut()` resets every connection through it
+ * at once (a Wi-Fi switch, a NAT or proxy timeout); the server and the client learn only what a TCP reset tells
+ * them. New connections are relayed as before, to whatever listens on the target port by then.
+ */
+export class TcpProxy {
+  #cuts = 0;
+
+  private constructor(
+    readonly url: string,
+    private readonly server: Server,
+    private readonly pairs: Set<[Socket, Socket]>,
+    private readonly network: { down: boolean },
+  ) {}
+
+  static async start(targetUrl: string): Promise<TcpProxy> {
+    const target = new URL(targetUrl);
+    const pairs = new Set<[Socket, Socket]>();
+    const network = { down: false };
+    const server = createServer((client) => {
+      if (network.down) {
+        client.resetAndDestroy();
+        return;
+      }
+      const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+      const pair: [Socket, Socket] = [client, upstream];
+      pairs.add(pair);
+      const end = () => {
+        pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    return new TcpProxy(`http://127.0.0.1:${port}`, server, pairs, network);
+  }
+
+  /** While paused, new connections are reset at once (the network is down); `cut()` the open ones too. */
+  get paused(): boolean {
+    return this.network.down;
+  }
+
+  pause(): void {
+    this.network.down = true;
+  }
+
+  resume(): void {
+    this.network.down = false;
+  }
+
+  /** Connections relayed right now. */
+  get open(): number {
+    return this.pairs.size;
+  }
+
+  /** Cuts that dropped at least one connection. */
+  get cuts(): number {
+    return this.#cuts;
+  }
+
+  /** Resets every relayed connection now; returns how many there were. */
+  cut(): number {
+    const pairs = [...this.pairs];
+    this.pairs.clear();
+    for (const [client, upstream] of pairs) {
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+    if (pairs.length > 0) this.#cuts++;
+    return pairs.length;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
