@@ -1,18 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { VerifiedToken } from '../src/auth/claims.js';
-import { createTokenVerifier } from '../src/auth/token-verifier.js';
 import { accountRoom, allAccountsRoom } from '../src/delivery/rooms.js';
-import { MemoryHistoryStore } from '../src/notifications/history.js';
 import { EVENT_TYPES, type Notification } from '../src/notifications/notification.js';
-import { createLogger } from '../src/observability/logger.js';
-import { createMetrics, type Metrics } from '../src/observability/metrics.js';
+import type { Metrics } from '../src/observability/metrics.js';
 import { AUTH_FAILURES, DISCONNECTS, SOCKET_ERRORS, type Transport } from '../src/protocol/codes.js';
 import { CLIENT_EVENTS, type ClientEvent } from '../src/protocol/events.js';
-import type { Ack, Session } from '../src/session/session.js';
-import { SessionHub, type SessionHubOptions } from '../src/session/session-hub.js';
-import { newSessionState, type SessionState } from '../src/session/state.js';
-import { FakeTransport } from './helpers/fake-transport.js';
-import { testConfig } from './helpers/server.js';
+import { newSessionState } from '../src/session/state.js';
+import {
+  ACCOUNTS,
+  closeSessionHarnesses,
+  counterValue,
+  flush,
+  sessionHarness as harness,
+  sessionTestConfig as config,
+  type Harness,
+  type SessionClient as Client,
+} from './helpers/session-harness.js';
 import { mintToken } from './helpers/tokens.js';
 
 /**
@@ -29,23 +31,12 @@ import { mintToken } from './helpers/tokens.js';
  * - `setImmediate`: room changes are applied one slice per `setImmediate` turn (delivery/room-membership.ts); faked,
  *   a test steps through the slices one at a time and sees what each turn did.
  * Not faked: `process.nextTick` and `queueMicrotask` (promises must keep running), `performance` and `hrtime`
- * (nothing here reads them). `flush()` lets every pending promise run with a real `setImmediate` captured before
- * the fake one is installed.
+ * (nothing here reads them). `flush()` (helpers/session-harness.ts) lets every pending promise run with a real
+ * `setImmediate` captured before the fake one is installed.
  */
 
-const realSetImmediate = globalThis.setImmediate;
-/** Runs every promise continuation that does not wait for a (fake) timer. */
-const flush = () => new Promise<void>((resolve) => realSetImmediate(resolve));
-
-const config = testConfig();
 const START = Date.parse('2030-01-01T00:00:00.000Z');
-
-const ACCOUNTS = ['17841400000000001', '17841400000000002', '17841400000000003'] as const;
 const [A1, A2, A3] = ACCOUNTS;
-
-let cleanups: Array<() => void> = [];
-/** Every fake transport of the running test: the core must never have broken their contract. */
-let transports: FakeTransport[] = [];
 
 beforeEach(() => {
   vi.useFakeTimers({
@@ -55,126 +46,19 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  const [pending, opened] = [cleanups, transports];
-  cleanups = [];
-  transports = [];
+  let violations: string[];
   try {
-    for (const cleanup of pending) cleanup();
+    violations = closeSessionHarnesses();
   } finally {
     vi.useRealTimers();
   }
   // Whatever a test did, the core never joined a room held, left one not held, or used a closed transport.
-  expect(opened.flatMap((t) => t.violations)).toEqual([]);
+  expect(violations).toEqual([]);
 });
 
-/** One client of the core: a session on a fake transport, and the events the client sends. */
-class Client {
-  constructor(
-    readonly session: Session,
-    readonly transport: FakeTransport,
-  ) {}
-
-  /** Sends one client event; resolves once the core has handled it. */
-  emit(event: string, payload?: unknown, ack?: Ack): Promise<void> {
-    return this.session.handle(event, payload, ack);
-  }
-
-  /** Sends one client event with an acknowledgement; resolves with what the ack received (undefined: not called). */
-  async emitWithAck(event: string, payload?: unknown): Promise<unknown> {
-    let answer: unknown;
-    await this.session.handle(event, payload, (p) => (answer = p));
-    return answer;
-  }
-
-  async authenticate(userId: string, claims: { accountIds?: unknown } = {}, expiresIn?: number): Promise<void> {
-    const token = mintToken({ userId, ...claims }, expiresIn === undefined ? {} : { expiresIn });
-    await this.emit('authenticate', { token, userId });
-  }
-
-  get closed(): boolean {
-    return this.session.closed;
-  }
-}
-
-interface ConnectOptions {
-  readonly state?: SessionState;
-  readonly kind?: Transport;
-  /** Socket.IO state recovery: the state and the rooms of the session come back with the socket. */
-  readonly recovered?: boolean;
-  /** Rooms the transport already holds when the session opens (Socket.IO restores a recovered socket's rooms). */
-  readonly heldRooms?: Iterable<string>;
-  /** A token the gateway verified at the handshake (`hub.verifyHandshake`). */
-  readonly handshake?: VerifiedToken;
-}
-
-interface Harness {
-  readonly hub: SessionHub;
-  readonly metrics: Metrics;
-  readonly history: MemoryHistoryStore;
-  connect(options?: ConnectOptions): Client;
-  /** A client authenticated with the `authenticate` event (the clock is not moved). */
-  authed(userId: string, claims?: { accountIds?: unknown }, expiresIn?: number): Promise<Client>;
-}
-
-/** A real SessionHub with the configuration's defaults (SPEC), a real verifier, history store, metrics and limiters. */
-function harness(overrides: Partial<SessionHubOptions> = {}): Harness {
-  const metrics = createMetrics();
-  const history = new MemoryHistoryStore({ size: 100, maxAccounts: 100 });
-  const hub = new SessionHub({
-    verifier: createTokenVerifier(config),
-    history,
-    metrics,
-    logger: createLogger('silent'),
-    authTimeoutMs: config.AUTH_TIMEOUT_MS,
-    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
-    heartbeatSweepMs: config.HEARTBEAT_SWEEP_MS,
-    maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
-    socketEventRateLimit: config.SOCKET_EVENT_RATE_LIMIT,
-    maxClientBufferBytes: config.MAX_CLIENT_BUFFER_BYTES,
-    ...overrides,
-  });
-  cleanups.push(() => {
-    for (const session of [...hub.registry.values()]) session.dispose();
-    hub.stop();
-  });
-  const connect: Harness['connect'] = (options = {}) => {
-    const transport = new FakeTransport(options.kind);
-    transports.push(transport);
-    for (const room of options.heldRooms ?? []) transport.rooms.add(room);
-    const state = options.state ?? newSessionState(Date.now());
-    const session = hub.open(state, transport, {
-      ...(options.recovered !== undefined && { recovered: options.recovered }),
-      ...(options.handshake !== undefined && { handshake: options.handshake }),
-    });
-    return new Client(session, transport);
-  };
-  return {
-    hub,
-    metrics,
-    history,
-    connect,
-    async authed(userId, claims = { accountIds: [A1] }, expiresIn) {
-      const client = connect();
-      await client.authenticate(userId, claims, expiresIn);
-      expect(client.transport.events()).toEqual(['auth_success']);
-      return client;
-    },
-  };
-}
-
-/** A counter's value for these labels, read from the server's registry as /metrics would. */
-async function counter(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
-  const metric = metrics.registry.getSingleMetric(name);
-  if (metric === undefined) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  const found = values.find((v) => Object.entries(labels).every(([key, value]) => v.labels[key] === value));
-  if (found === undefined) throw new Error(`no series ${name}${JSON.stringify(labels)}`);
-  return found.value;
-}
-
 const disconnects = (metrics: Metrics, transport: Transport, reason: string) =>
-  counter(metrics, 'instantchat_disconnects_total', { transport, reason });
-const rejected = (metrics: Metrics, code: string) => counter(metrics, 'instantchat_client_events_rejected_total', { code });
+  counterValue(metrics, 'instantchat_disconnects_total', { transport, reason });
+const rejected = (metrics: Metrics, code: string) => counterValue(metrics, 'instantchat_client_events_rejected_total', { code });
 
 const notification = (accountId: string, id: string): Notification => ({
   id,
@@ -1002,8 +886,8 @@ describe('session core: metrics and resources', () => {
       expect([reason, await disconnects(metrics, 'websocket', reason)]).toEqual([reason, 0]);
     }
     expect(ws.transport.log.at(-2)).toEqual({ op: 'send', event: 'server_shutdown', payload: { reason: 'Server shutting down', timestamp: Date.now() } });
-    expect(await counter(metrics, 'instantchat_auth_failures_total', { reason: 'auth_timeout' })).toBe(1);
-    expect(await counter(metrics, 'instantchat_auth_failures_total', { reason: 'session_revoked' })).toBe(1);
+    expect(await counterValue(metrics, 'instantchat_auth_failures_total', { reason: 'auth_timeout' })).toBe(1);
+    expect(await counterValue(metrics, 'instantchat_auth_failures_total', { reason: 'session_revoked' })).toBe(1);
   });
 
   it('an abusive client is counted once as abuse, and its error notices as rate_limited', async () => {
@@ -1038,30 +922,33 @@ describe('session core: metrics and resources', () => {
 
   it('dispose() frees the registry entry, the user binding and every timer of the session, and counts a client disconnect', async () => {
     const h = harness();
-    const sweepers = vi.getTimerCount();
-    expect(sweepers).toBe(2);
+    expect(vi.getTimerCount()).toBe(2); // the hub's heartbeat and backlog sweeps
+    const control = h.connect(); // left alone: its deadline still fires
+    const baseline = vi.getTimerCount();
     const client = h.connect();
     const unauthenticated = h.connect();
     await client.authenticate('u-dispose', { accountIds: [A1] }, 3600);
     await client.emit('subscribe', { eventTypes: ['comments'] });
-    expect(h.hub.registry.size).toBe(2);
+    expect(h.hub.registry.size).toBe(3);
     expect(h.hub.registry.countForUser('u-dispose')).toBe(1);
-    expect(vi.getTimerCount()).toBeGreaterThan(sweepers);
+    expect(vi.getTimerCount()).toBeGreaterThan(baseline);
 
     client.session.dispose();
     unauthenticated.session.dispose();
     client.session.dispose(); // twice: counted once
     await flush();
 
-    expect(h.hub.registry.size).toBe(0);
+    expect(h.hub.registry.size).toBe(1);
+    expect(h.hub.registry.get(client.session.id)).toBeUndefined();
     expect(h.hub.registry.countForUser('u-dispose')).toBe(0);
-    expect(vi.getTimerCount()).toBe(sweepers);
+    expect(vi.getTimerCount()).toBe(baseline);
     expect(await disconnects(h.metrics, 'socketio', 'client')).toBe(2);
-    // Nothing fires later: no auth deadline, no expiry, and the transport is not told anything.
+    // Nothing fires later for the disposed sessions (no auth deadline, no expiry), while the control's deadline does.
     await vi.advanceTimersByTimeAsync(3600_000);
+    expect(control.transport.all('auth_failed')).toEqual([expect.objectContaining({ reason: 'Authentication timeout' })]);
     expect(unauthenticated.transport.log).toEqual([]);
     expect(client.transport.all('auth_failed')).toEqual([]);
-    expect(await disconnects(h.metrics, 'socketio', 'auth_failed')).toBe(0);
+    expect(await disconnects(h.metrics, 'socketio', 'auth_failed')).toBe(1);
     // And events after the end are not handled.
     await client.emit('heartbeat', {});
     expect(client.transport.all('heartbeat_response')).toEqual([]);
