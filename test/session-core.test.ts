@@ -312,7 +312,7 @@ describe('session core: heartbeat timeout (the hub\'s sweep)', () => {
   const activities: Array<[string, (c: Client) => Promise<void>]> = [
     ['heartbeat', (c) => c.emit('heartbeat', { timestamp: 1, clientId: 'c' })],
     ['get_subscriptions', (c) => c.emit('get_subscriptions')],
-    ['a repeated subscribe', (c) => c.emit('subscribe', { eventTypes: ['comments'] })],
+    ['subscribe', (c) => c.emit('subscribe', { eventTypes: ['comments'] })],
     ['an unknown event', (c) => c.emit('no_such_event', {})],
     ['a non-object payload', (c) => c.emit('subscribe', 'comments')],
     ['an invalid payload', (c) => c.emit('subscribe', { eventTypes: [] })],
@@ -404,6 +404,8 @@ describe('session core: rate and abuse limits (SOCKET_EVENT_RATE_LIMIT)', () => 
       await sendHeartbeats(steady, limit);
     }
 
+    // The abuse budget is three seconds' worth of refused events within ten (session-hub.ts): refused at 50 a second,
+    // it is spent after the third second, and the first refusal of the fourth ends the connection.
     expect(seconds).toBe(4);
     expect(flooder.transport.closeReason).toBe('abuse');
     expect(flooder.transport.all('error').at(-1)).toEqual({
@@ -426,7 +428,8 @@ describe('session core: rate and abuse limits (SOCKET_EVENT_RATE_LIMIT)', () => 
     const client = await freshWindow(h);
     await sendHeartbeats(client, limit - 20);
 
-    // One burst, as one read of a socket delivers it: 20 events within the budget, queued; then a flood past it.
+    // One burst, as one read of a socket delivers it: 20 events within the budget, queued; then a flood past it, one
+    // more than the abuse budget (three seconds' worth of refusals, session-hub.ts).
     const burst: Array<Promise<void>> = [];
     for (let i = 0; i < 20; i++) burst.push(client.emit('get_history', { limit: 10 }));
     for (let i = 0; i < 3 * limit + 1; i++) burst.push(client.emit('heartbeat', { timestamp: i }));
@@ -457,6 +460,7 @@ describe('session core: rate and abuse limits (SOCKET_EVENT_RATE_LIMIT)', () => 
     const oneByOne = await freshWindow(h);
     const burst = await h.authed('u-burst');
 
+    // 40 events: within the budget (50 a second, one spent on authenticate), and more than 32 waiting at once.
     await sendHeartbeats(oneByOne, limit - 10);
     await Promise.all(Array.from({ length: limit - 10 }, (_, i) => burst.emit('heartbeat', { timestamp: i })));
 
