@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { VerifiedToken } from '../../src/auth/claims.js';
+import { loadConfig } from '../../src/config/config.js';
 import { createTokenVerifier } from '../../src/auth/token-verifier.js';
 import { MemoryHistoryStore } from '../../src/notifications/history.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -9,8 +10,7 @@ import type { Ack, Session } from '../../src/session/session.js';
 import { SessionHub, type SessionHubOptions } from '../../src/session/session-hub.js';
 import { newSessionState, type SessionState } from '../../src/session/state.js';
 import { FakeTransport } from './fake-transport.js';
-import { testConfig } from './server.js';
-import { mintToken } from './tokens.js';
+import { mintToken, TEST_JWT_SECRET } from './tokens.js';
 
 /**
  * The session core on its own: a real SessionHub (token verifier, history store, metrics, rate limiters) whose
@@ -22,8 +22,17 @@ const realSetImmediate = globalThis.setImmediate;
 /** Runs every pending promise continuation (those that do not wait for a fake timer). */
 export const flush = (): Promise<void> => new Promise((resolve) => realSetImmediate(resolve));
 
-/** The configuration's defaults (SPEC), as the server would run with them. */
-export const sessionTestConfig = testConfig();
+/**
+ * The configuration's defaults (SPEC), as the server would run with them. Built here rather than with server.ts's
+ * `testConfig`, so that these tests do not load the whole server.
+ */
+export const sessionTestConfig = loadConfig({
+  NODE_ENV: 'test',
+  JWT_SECRET: TEST_JWT_SECRET,
+  INSTAGRAM_APP_SECRET: 'unused-by-the-session-core',
+  INSTAGRAM_WEBHOOK_VERIFY_TOKEN: 'unused-by-the-session-core',
+  LOG_LEVEL: 'silent',
+});
 
 export const ACCOUNTS = ['17841400000000001', '17841400000000002', '17841400000000003'] as const;
 
