@@ -1,10 +1,11 @@
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createNotificationServer, type NotificationServer } from '../../src/server/notification-server.js';
+import { TEST_JWT_SECRET } from './tokens.js';
 
 /** The app secret the shared fixtures are signed with. */
 export const TEST_APP_SECRET = 'test_app_secret';
-export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef';
+export { TEST_JWT_SECRET };
 export const TEST_VERIFY_TOKEN = 'test-verify-token';
 
 export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
