@@ -872,12 +872,14 @@ describe('session core: metrics and resources', () => {
 
     expect(client.transport.closeReason).toBe('abuse');
     expect(await disconnects(h.metrics, 'socketio', 'abuse')).toBe(1);
-    // One notice for the first refusal (without acks, one a second), one announcing the disconnect.
-    expect(await rejected(h.metrics, 'rate_limited')).toBe(2);
+    // Every refusal is counted (told or not: one notice a second without acks) until the abuse budget (three seconds'
+    // worth) is spent, then the notice announcing the disconnect.
+    expect(await rejected(h.metrics, 'rate_limited')).toBe(3 * config.SOCKET_EVENT_RATE_LIMIT + 1);
+    expect(client.transport.all('error').filter((e) => e.code === 'rate_limited')).toHaveLength(2);
     expect(await rejected(h.metrics, 'not_authenticated')).toBe(0);
   });
 
-  it('instantchat_client_events_rejected_total{code} counts every error sent, by code', async () => {
+  it('instantchat_client_events_rejected_total{code} counts every refused event, by code', async () => {
     const h = harness();
     const anonymous = h.connect();
     await anonymous.emit('get_subscriptions');

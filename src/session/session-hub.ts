@@ -62,6 +62,7 @@ export class SessionHub {
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       maxConnectionsPerUser: options.maxConnectionsPerUser,
       maxClientBufferBytes: options.maxClientBufferBytes,
+      eventsPerSecond: options.socketEventRateLimit,
       eventLimiter: new RateLimiterMemory({ points: options.socketEventRateLimit, duration: 1 }),
       abuseLimiter: new RateLimiterMemory({
         points: options.socketEventRateLimit * ABUSE_FACTOR,

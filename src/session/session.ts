@@ -37,7 +37,8 @@ export interface SessionDeps {
   readonly maxConnectionsPerUser: number;
   /** Unsent bytes past which a connection is closed as a slow consumer. */
   readonly maxClientBufferBytes: number;
-  /** Client events per second per connection. */
+  /** Client events per second per connection (SOCKET_EVENT_RATE_LIMIT), and their limiter. */
+  readonly eventsPerSecond: number;
   readonly eventLimiter: RateLimiterMemory;
   /** Rejected events per connection over a longer window; exhausting it is sustained abuse. */
   readonly abuseLimiter: RateLimiterMemory;
@@ -60,10 +61,11 @@ export interface OpenOptions {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const ROOMS_OVER_BUDGET = 'Too many subscription changes; retry in a few seconds';
 /**
- * Events of one connection waiting for an answer (a slow backend holds the queue): past this, more are refused
- * rather than kept, so that a client's memory on the server stays bounded whatever the backend does.
+ * Events of one connection waiting for an answer (a slow backend holds the queue), at least: past a second's worth of
+ * the rate budget or this, more are refused rather than kept, so that a client's memory on the server stays bounded
+ * whatever the backend does, and a burst within the budget is never refused.
  */
-const MAX_PENDING_EVENTS = 32;
+const MIN_PENDING_EVENTS = 32;
 
 /** One client connection's protocol, whatever its transport. */
 export class Session {
@@ -101,7 +103,8 @@ export class Session {
     this.deps.registry.add(this);
     if (options.recovered === true) this.#rooms.assume(roomPlan(this.state));
     if (options.handshake !== undefined) {
-      void this.#accept(options.handshake);
+      const { handshake } = options;
+      void this.#enqueue(() => this.#accept(handshake));
     } else if (options.recoveryToken !== undefined && isAuthenticated(this.state)) {
       const { recoveryToken } = options;
       void this.#enqueue(() => this.#recoverWith(recoveryToken));
@@ -156,7 +159,9 @@ export class Session {
     if (this.#closed || this.#abusive) return;
     this.state.lastActivityAt = Date.now();
     if (!(await this.#withinRateLimit(ack))) return;
-    if (this.#pending >= MAX_PENDING_EVENTS) return this.error('rate_limited', 'Too many events waiting for an answer', ack);
+    if (this.#pending >= Math.max(MIN_PENDING_EVENTS, this.deps.eventsPerSecond)) {
+      return this.error('rate_limited', 'Too many events waiting for an answer', ack);
+    }
     return this.#enqueue(() => this.#process(event, payload, ack));
   }
 
@@ -187,10 +192,11 @@ export class Session {
 
   /** A message the transport could not even decode (raw WebSocket: not JSON, unknown type): counted and answered. */
   async handleUndecodable(message: string): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#abusive) return;
     this.state.lastActivityAt = Date.now();
     if (!(await this.#withinRateLimit())) return;
-    this.error('invalid_payload', message);
+    // In the queue, so that its answer comes in order with the others'.
+    return this.#enqueue(() => this.error('invalid_payload', message));
   }
 
   /** Sends an answer as its event and to the client's acknowledgement, if it passed one. */
@@ -406,11 +412,14 @@ export class Session {
       this.#abusive = true;
       return false;
     }
-    // One `rate_limited` event per second is enough to tell the client; acks always get their answer.
+    // One `rate_limited` event per second is enough to tell the client; acks always get their answer. Every refusal
+    // is counted, told or not.
     const now = Date.now();
     if (ack !== undefined || now - this.#rateLimitedNotice >= 1000) {
       if (ack === undefined) this.#rateLimitedNotice = now;
       this.error('rate_limited', SOCKET_ERRORS.rate_limited, ack);
+    } else {
+      this.deps.metrics.clientEventsRejected.inc({ code: 'rate_limited' });
     }
     return false;
   }
