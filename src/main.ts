@@ -26,7 +26,11 @@ if (config.devSecretsInUse.length > 0) {
 
 const server = createNotificationServer(config, logger);
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-exitOnSignals(() => server.stop(), { timeoutMs: config.SHUTDOWN_TIMEOUT_MS, logger });
+exitOnSignals((options) => server.stop(options), {
+  delayMs: config.SHUTDOWN_DELAY_MS,
+  timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  logger,
+});
 
 try {
   const address = await server.listen();

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../src/webhooks/signature.js';
 import { closeAllClients, connectError, createClient, nextEvent, request } from './helpers/clients.js';
 import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
+import { redisAvailable, startRedis } from './helpers/redis.js';
 import { mintToken } from './helpers/tokens.js';
 
 const SECRETS = {
@@ -58,7 +59,7 @@ describe('the real process', () => {
   });
 
   it('on SIGTERM: readiness turns 503 at once, in-flight requests finish and are delivered, then sockets get server_shutdown, exit 0', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000' });
+    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '0' });
     await waitForOk(`${proc.url}/healthz`);
     expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
 
@@ -94,26 +95,82 @@ describe('the real process', () => {
     expect(exit.afterMs).toBeLessThan(8000);
   });
 
-  it('a stalled request: sockets are still told server_shutdown, and the process exits 1 past SHUTDOWN_TIMEOUT_MS', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '1600' });
+  it('a stalled upload is refused with 503 and cut, not waited for: sockets are told, the process exits 0 within SHUTDOWN_TIMEOUT_MS', async () => {
+    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '4000', SHUTDOWN_DELAY_MS: '0' });
     await waitForOk(`${proc.url}/healthz`);
     const socket = createClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: SECRETS.JWT_SECRET }) });
     await nextEvent(socket, 'auth_success', 5000);
     const notice = nextEvent(socket, 'server_shutdown', 5000);
     const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
-    stuck.response.catch(() => undefined);
     await stuck.started;
     proc.child.kill('SIGTERM');
-    // Told at half the budget, while the stalled request still holds the drain.
+
     expect(await notice).toMatchObject({ reason: 'Server shutting down' });
+    // Nothing of the stalled upload was accepted: Meta retries it (elsewhere, or after the restart).
+    expect(await stuck.response.catch(() => ({ status: 0, body: '' }))).toMatchObject({ status: 503 });
     const exit = await proc.exited;
-    stuck.abort();
-    expect(exit.code).toBe(1);
-    expect(exit.afterMs).toBeGreaterThanOrEqual(1400);
+    expect(exit.code).toBe(0);
+    expect(exit.afterMs).toBeLessThan(4000);
   });
 
+  it('SHUTDOWN_DELAY_MS: after SIGTERM readiness is 503 while webhooks and new sockets are still served; then the drain; SIGINT skips the delay', async () => {
+    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '1500' });
+    await waitForOk(`${proc.url}/healthz`);
+    const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: SECRETS.JWT_SECRET });
+    proc.child.kill('SIGTERM');
+    await waitForStatus(`${proc.url}/readyz`, 503);
+    expect(await (await fetch(`${proc.url}/readyz`)).json()).toEqual({ status: 'not_ready', reason: 'shutting_down' });
+    // Still serving as before: a load balancer that has not noticed yet loses nothing.
+    const during = await signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'delay-1', eventType: 'comments', accountId: '1' });
+    expect(during.status).toBe(200);
+    const socket = createClient(proc.url, { token });
+    expect(await nextEvent(socket, 'auth_success', 3000)).toMatchObject({ userId: 'u1' });
+    const notice = nextEvent(socket, 'server_shutdown', 5000);
+    // Then the drain: the socket is told, the process ends cleanly, after the delay.
+    expect(await notice).toMatchObject({ reason: 'Server shutting down' });
+    const exit = await proc.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.afterMs).toBeGreaterThanOrEqual(1400);
+
+    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '5000' });
+    await waitForOk(`${proc.url}/healthz`);
+    proc.child.kill('SIGINT');
+    const quick = await proc.exited;
+    expect(quick.code).toBe(0);
+    expect(quick.afterMs).toBeLessThan(4000);
+  });
+
+  it.skipIf(!redisAvailable())(
+    'a webhook still being processed at SHUTDOWN_TIMEOUT_MS (Redis frozen) is cut: exit 1, on time; readiness changes are logged once each',
+    async () => {
+      const redis = await startRedis();
+      try {
+        proc = await spawnServer({ ...SECRETS, LOG_LEVEL: 'info', REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '1500', SHUTDOWN_DELAY_MS: '0' });
+        await waitForStatus(`${proc.url}/readyz`, 200, 10_000);
+        // Positive control: Redis answers, the webhook is accepted.
+        expect((await signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'ok-1', eventType: 'comments', accountId: '1' })).status).toBe(200);
+        redis.freeze();
+        const stuck = signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'stuck-1', eventType: 'comments', accountId: '1' }).catch(
+          () => undefined,
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        proc.child.kill('SIGTERM');
+        const exit = await proc.exited;
+        await stuck;
+        expect(exit.code).toBe(1);
+        expect(exit.afterMs).toBeLessThan(3000);
+        expect(proc.output()).toContain('shutdown deadline: cutting requests still being processed');
+        // Polled many times meanwhile, "not ready" is said once.
+        expect(proc.output().split('\n').filter((l) => l.includes('"msg":"not ready"')).length).toBeLessThanOrEqual(1);
+      } finally {
+        redis.thaw();
+        await redis.stop();
+      }
+    },
+  );
+
   it('a second signal during the drain exits 1 at once', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '20000' });
+    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DELAY_MS: '0' });
     await waitForOk(`${proc.url}/healthz`);
     const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
     stuck.response.catch(() => undefined);

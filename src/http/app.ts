@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -13,6 +12,7 @@ import { adminRouter } from './admin.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthRouter, type Readiness } from './health.js';
 import { metricsRouter } from './metrics-route.js';
+import { requestDuration, requestLogging } from './request-logging.js';
 
 export interface AppDeps {
   readonly config: Config;
@@ -29,7 +29,6 @@ export interface AppDeps {
 const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 /** The client SDK's browser bundle, built by `npm run build` (client/). */
 const CLIENT_BUNDLE = fileURLToPath(new URL('../../client/dist/instantchat-client.js', import.meta.url));
-const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The Express application: routes and middleware only; it does not listen. */
 export function createApp(deps: AppDeps): Express {
@@ -38,21 +37,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', config.TRUST_PROXY);
 
-  app.use(
-    pinoHttp({
-      logger,
-      // Health checks and scrapes every few seconds would drown the log at info.
-      customLogLevel: (req, res, err) => {
-        if (err !== undefined || res.statusCode >= 500) return 'error';
-        if (QUIET_PATHS.has(req.url?.split('?')[0] ?? '')) return 'debug';
-        return res.statusCode >= 400 ? 'warn' : 'info';
-      },
-      serializers: {
-        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  app.use(requestLogging(logger));
+  app.use(requestDuration(deps.metrics));
   app.use(
     helmet({
       contentSecurityPolicy: {

@@ -11,7 +11,8 @@ export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const error = toAppError(err);
     if (error.code === 'internal_error') {
-      logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      const log = (req as Request & { log?: Logger }).log ?? logger;
+      log.error({ err, method: req.method, path: req.path }, 'unhandled error');
     }
     if (res.headersSent) {
       res.destroy();

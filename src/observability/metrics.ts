@@ -46,7 +46,7 @@ function zeroed<L extends string>(counter: Counter<L>, label: L, values: readonl
   for (const value of values) counter.inc({ ...extra, [label]: value } as Record<L, string>, 0);
 }
 
-export function createMetrics(options: { clustered?: boolean } = {}): Metrics {
+export function createMetrics(options: { redisUp?: () => boolean } = {}): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const activeConnections = new Gauge({
@@ -104,10 +104,15 @@ export function createMetrics(options: { clustered?: boolean } = {}): Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers,
   });
+  const { redisUp: probe } = options;
   const redisUp = new Gauge({
     name: 'instantchat_redis_up',
     help: 'Cluster mode: 1 while every Redis connection is ready, else 0',
-    registers: options.clustered === true ? registers : [],
+    // Read at each scrape: the gauge is right even when nobody asked /readyz.
+    collect() {
+      if (probe !== undefined) this.set(probe() ? 1 : 0);
+    },
+    registers: probe !== undefined ? registers : [],
   });
   new Gauge({
     name: 'instantchat_build_info',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClientAddress, createClientKey } from '../admission/client-address.js';
@@ -20,6 +21,8 @@ import type { IoServer } from '../transports/socketio/types.js';
 import { encodeNotification } from '../transports/websocket/codec.js';
 import { attachWebSocket } from '../transports/websocket/gateway.js';
 import { trackConnections } from './connections.js';
+import { watchReadiness } from './readiness.js';
+import { gracefulStop, type ShutdownSteps, type StopResult } from './shutdown.js';
 import { HTTP_SERVER_LIMITS } from './http-limits.js';
 
 export interface NotificationServer {
@@ -31,31 +34,25 @@ export interface NotificationServer {
   /** Listens on `config.PORT`/`config.HOST` (port 0: any free port) and resolves with the address. */
   listen(): Promise<AddressInfo>;
   /**
-   * Graceful drain: readiness turns 503 at once, new sockets are refused, every socket is told `server_shutdown` and
-   * disconnected, in-flight requests finish, then the listener closes and every timer is cleared.
+   * Graceful stop within SHUTDOWN_TIMEOUT_MS (server/shutdown.ts): readiness 503 for `delayMs` while everything keeps
+   * serving, then new sockets and webhooks are refused, in-flight requests finish, every socket is told
+   * `server_shutdown`, and the listener, transports, timers and Redis are closed. Resolves with whether it was clean.
    */
-  stop(): Promise<void>;
+  stop(options?: { delayMs?: number }): Promise<StopResult>;
 }
 
-/** How long the end of a drain waits for connections to close by themselves before cutting them. */
-const CLOSE_GRACE_MS = 1000;
-/** Longest wait for in-flight requests before sockets are told to go (and at most half of SHUTDOWN_TIMEOUT_MS). */
-const MAX_REQUEST_DRAIN_MS = 5000;
-
-/** Resolves when `promise` settles or after `ms`, whichever comes first; never rejects. */
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
 
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
   const startedAt = Date.now();
-  const metrics = createMetrics({ clustered: config.REDIS_URL !== undefined });
+
+  /** Shutdown began: readiness 503. */
+  let notReady = false;
+  /** The drain began: new sockets, webhooks and admin events are refused. */
   let draining = false;
 
   const backend = createBackend(config, logger);
+  const metrics = createMetrics(backend.clustered ? { redisUp: () => backend.notReadyReason() === undefined } : {});
   const { history, dedupe } = backend;
   const hub = new SessionHub({
     verifier: createTokenVerifier(config),
@@ -107,48 +104,39 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     config,
     logger,
     metrics,
-    readiness: { notReadyReason: () => (draining ? 'shutting_down' : backend.notReadyReason()) },
+    readiness: watchReadiness(() => (notReady ? 'shutting_down' : backend.notReadyReason()), logger),
     isDraining: () => draining,
     ingest,
     registry: hub.registry,
     startedAt,
   });
 
-  let stopping: Promise<void> | undefined;
-  const stop = async (): Promise<void> => {
-    draining = true;
-    // Requests in flight finish first (a webhook being received is delivered to sockets still open), then sockets
-    // are told to go. New webhooks meanwhile get 503 and are retried by Meta. A stalled request must not keep the
-    // goodbyes from every socket: past half the shutdown budget, sockets are told anyway, and the requests still
-    // get the rest of it (past SHUTDOWN_TIMEOUT_MS the process exits 1).
-    await withTimeout(connections.idle(), Math.min(config.SHUTDOWN_TIMEOUT_MS / 2, MAX_REQUEST_DRAIN_MS));
-    hub.closeAll();
-    hub.stop();
-    // Long-polling clients fetch their goodbye with their next request: give them the grace to do so.
-    await withTimeout(
-      new Promise<void>((resolve) => {
-        const check = () => (io.engine.clientsCount === 0 ? resolve() : setTimeout(check, 20).unref());
-        check();
-      }),
-      CLOSE_GRACE_MS,
-    );
-    await connections.idle();
-    // io.close() closes the engine (and its held long-polling requests) and the HTTP listener. A client that stopped
-    // reading would hold its close handshake open for 30 s: after a short grace for the goodbyes to flush, cut it.
-    const closed = Promise.all([
-      ws.close(),
-      new Promise<void>((resolve) => {
-        void io.close(() => resolve());
-        httpServer.closeAllConnections();
-      }),
-    ]);
-    await withTimeout(closed, CLOSE_GRACE_MS);
-    connections.destroyAll();
-    await closed;
-    await backend.close();
-    logger.info('server stopped');
+  let closingTransports: Promise<void> | undefined;
+  const steps: ShutdownSteps = {
+    logger,
+    requests: connections,
+    notReady: () => (notReady = true),
+    refuseNew: () => (draining = true),
+    sayGoodbye: async (graceMs) => {
+      hub.closeAll();
+      hub.stop();
+      // Long-polling clients fetch their goodbye with their next request: give them the grace to do so.
+      const deadline = Date.now() + graceMs;
+      while (io.engine.clientsCount > 0 && Date.now() < deadline) await sleep(20);
+    },
+    // io.close() closes the engine (and its held long-polling requests) and the HTTP listener.
+    closeTransports: () =>
+      (closingTransports ??= Promise.all([
+        ws.close(),
+        new Promise<void>((resolve) => {
+          void io.close(() => resolve());
+          httpServer.closeAllConnections();
+        }),
+      ]).then(() => undefined)),
+    closeBackend: () => backend.close(),
   };
 
+  let stopping: Promise<StopResult> | undefined;
   return {
     config,
     httpServer,
@@ -169,6 +157,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
       );
       return address;
     },
-    stop: () => (stopping ??= stop()),
+    stop: (options = {}) =>
+      (stopping ??= gracefulStop(steps, { delayMs: options.delayMs ?? 0, timeoutMs: config.SHUTDOWN_TIMEOUT_MS })),
   };
 }

@@ -226,7 +226,7 @@ export class Session {
   fail(reason: AuthFailure, ack?: Ack): void {
     if (this.#closed || this.#closing !== undefined) return;
     this.deps.metrics.authFailures.inc({ reason });
-    this.deps.logger.info({ sessionId: this.id, transport: this.transport, reason }, 'authentication failed');
+    this.deps.logger.info({ ...this.#logFields(), reason }, 'authentication failed');
     this.reply('auth_failed', { reason: AUTH_FAILURES[reason], timestamp: Date.now() }, ack);
     this.close(reason === 'session_revoked' ? 'revoked' : 'auth_failed');
   }
@@ -238,7 +238,7 @@ export class Session {
     const notice = DISCONNECTS[reason].notice;
     if (notice !== undefined) {
       const { logger } = this.deps;
-      const fields = { sessionId: this.id, transport: this.transport, userId: this.state.userId, reason };
+      const fields = { ...this.#logFields(), userId: this.state.userId, reason };
       if (reason === 'heartbeat_timeout') logger.info(fields, 'disconnecting a client');
       else logger.warn(fields, 'disconnecting a client');
       this.error(notice.code, notice.message);
@@ -266,6 +266,11 @@ export class Session {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** What every log line about this connection says: which connection, on which transport, from where. */
+  #logFields() {
+    return { sessionId: this.id, transport: this.transport, clientAddress: this.link.clientAddress };
   }
 
   /** Validates the payload against the protocol table, runs the event's handler, answers with the table's event. */
@@ -368,7 +373,7 @@ export class Session {
     // A narrower entitlement leaves its rooms before the client is told it is in effect.
     await this.#syncRooms();
     if (this.#closed) return;
-    this.deps.logger.info({ sessionId: this.id, transport: this.transport, userId: token.userId, refresh }, 'authenticated');
+    this.deps.logger.info({ ...this.#logFields(), userId: token.userId, refresh }, 'authenticated');
     if (!options.greet) return;
     this.reply(
       'auth_success',

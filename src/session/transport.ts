@@ -9,6 +9,8 @@ import type { ServerMessageName, ServerMessages } from '../protocol/server-messa
 export interface SessionTransport extends RoomLink {
   readonly kind: Transport;
   readonly id: string;
+  /** The client's address (honouring TRUST_PROXY), for log lines about the connection. */
+  readonly clientAddress: string;
   send<E extends ServerMessageName>(event: E, payload: ServerMessages[E]): void;
   /** Bytes sent to the connection that the client has not read yet. */
   backlogBytes(): number;

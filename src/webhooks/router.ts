@@ -69,6 +69,8 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
     // `inflate: false`: the signature covers the bytes sent, not a decompressed form (Meta does not compress).
     express.raw({ type: () => true, limit: options.bodyLimitBytes, inflate: false }),
     async (req: Request, res: Response) => {
+      // The request's own logger: every line about it carries its request id.
+      const log = (req as Request & { log?: Logger }).log ?? logger;
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const signature = parseSignatureHeader(req.headers['x-hub-signature-256']) as Buffer;
       if (!isValidSignature(raw, signature, options.appSecrets)) {
@@ -89,7 +91,7 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
       if (normalized.notifications.length === 0) {
         // Signed but not understood: 200, or Meta retries for hours; logged and counted, nothing delivered.
         metrics.webhooks.inc({ result: 'invalid_body' });
-        logger.warn(
+        log.warn(
           { shape: normalized.shape, skipped: normalized.skipped, skips: normalized.skips, bytes: raw.length },
           'webhook delivered nothing: every item skipped, or a body of unknown shape',
         );
@@ -97,11 +99,11 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         return;
       }
       if (normalized.skipped > 0) {
-        logger.warn({ skipped: normalized.skipped, skips: normalized.skips }, 'webhook items skipped');
+        log.warn({ skipped: normalized.skipped, skips: normalized.skips }, 'webhook items skipped');
       }
       const outcome = await options.ingest(normalized.notifications, res.locals.receivedAt as number);
       metrics.webhooks.inc({ result: outcome.result });
-      logger.info(
+      log.info(
         {
           result: outcome.result,
           notifications: normalized.notifications.length,
@@ -110,6 +112,11 @@ export function webhookRouter(options: WebhookRouterOptions): Router {
         },
         'webhook received',
       );
+      // "Did notification X come in?": ids, accounts and types, never the text.
+      if (log.isLevelEnabled('debug')) {
+        const ids = normalized.notifications.map(({ id, accountId, eventType }) => ({ id, accountId, eventType }));
+        log.debug({ notifications: ids }, 'webhook notifications');
+      }
       res.status(200).type('text/plain').send('EVENT_RECEIVED');
     },
   );

@@ -19,6 +19,7 @@ let nextId = 0;
  */
 export class FakeTransport implements SessionTransport {
   readonly id: string;
+  readonly clientAddress = '127.0.0.1';
   readonly log: TransportRecord[] = [];
   readonly rooms = new Set<string>();
   readonly violations: string[] = [];

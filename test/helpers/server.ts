@@ -49,5 +49,5 @@ export async function startServer(
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
-  return { server, config, url, stop: () => server.stop() };
+  return { server, config, url, stop: async () => void (await server.stop()) };
 }

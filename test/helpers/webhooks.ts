@@ -14,13 +14,14 @@ export const fixtureNames = (): string[] => readdirSync(FIXTURE_DIR).filter((f) 
  * POSTs raw bytes with a correct `X-Hub-Signature-256`. superagent JSON-serializes a Buffer sent as JSON, so the
  * bytes go as a UTF-8 string, checked to round-trip exactly (use `fetch` for bodies that are not UTF-8).
  */
-export function postSigned(url: string, body: Buffer | string, secret = TEST_APP_SECRET) {
+export function postSigned(url: string, body: Buffer | string, secret = TEST_APP_SECRET, headers: Record<string, string> = {}) {
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : body;
   if (Buffer.isBuffer(body) && !Buffer.from(text, 'utf8').equals(body)) throw new Error('postSigned: body is not UTF-8');
   return request(url)
     .post('/api/webhooks/instagram')
     .set('Content-Type', 'application/json')
     .set('X-Hub-Signature-256', signatureHeader(body, secret))
+    .set(headers)
     .send(text);
 }
 
@@ -37,4 +38,5 @@ export function flatEvent(overrides: Record<string, unknown> = {}): Record<strin
   };
 }
 
-export const postFlat = (url: string, event: Record<string, unknown>) => postSigned(url, JSON.stringify(event));
+export const postFlat = (url: string, event: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  postSigned(url, JSON.stringify(event), TEST_APP_SECRET, headers);

@@ -56,7 +56,10 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
       next();
     } catch (err) {
       const message = (err as AuthError).message;
-      logger.info({ socketId: socket.id, reason: message }, 'handshake authentication failed');
+      logger.info(
+        { sessionId: socket.id, transport: 'socketio', clientAddress: options.clientAddress(socket.request), reason: message },
+        'handshake authentication failed',
+      );
       next(Object.assign(new Error(message), { data: { reason: message } }));
     }
   });
@@ -67,7 +70,9 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     else socket.data.lastActivityAt = Date.now();
     // A recovered socket skipped the middleware: the token it reconnected with is verified and applied by the session.
     const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
-    const session = hub.open(socket.data, socketLink(io, socket, { canBroadcast: options.canBroadcast, logger }), {
+    const clientAddress = options.clientAddress(socket.request);
+    const link = socketLink(io, socket, { canBroadcast: options.canBroadcast, logger, clientAddress });
+    const session = hub.open(socket.data, link, {
       recovered,
       ...(handshakeTokens.has(socket) && { handshake: handshakeTokens.get(socket) as VerifiedToken }),
       ...(recovered && token !== undefined && { recoveryToken: token }),
@@ -79,7 +84,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     metrics.activeConnections.inc({ transport: 'socketio' });
     // Admitted just before shutdown began, and opened after every socket was told: tell this one too.
     if (admission.isDraining()) session.close('shutdown');
-    logger.debug({ socketId: socket.id, recovered }, 'socket connected');
+    logger.debug({ sessionId: socket.id, transport: 'socketio', clientAddress, recovered }, 'connected');
 
     socket.onAny((event: string, ...args: unknown[]) => {
       const ack = typeof args.at(-1) === 'function' ? (args.pop() as (payload: unknown) => void) : undefined;
@@ -88,7 +93,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     socket.on('disconnect', (reason) => {
       session.dispose();
       metrics.activeConnections.dec({ transport: 'socketio' });
-      logger.debug({ socketId: socket.id, reason }, 'socket disconnected');
+      logger.debug({ sessionId: socket.id, transport: 'socketio', clientAddress, reason }, 'disconnected');
     });
   });
   return io;

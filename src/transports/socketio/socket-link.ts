@@ -18,12 +18,13 @@ const OFFSET_CARRIERS: ReadonlySet<string> = new Set(['auth_success']);
 export function socketLink(
   io: IoServer,
   socket: IoSocket,
-  options: { canBroadcast: () => boolean; logger: Logger },
+  options: { canBroadcast: () => boolean; logger: Logger; clientAddress: string },
 ): SessionTransport {
   const onMissing = (what: string) => options.logger.error({ missing: what }, 'an Engine.IO internal is gone: slow consumers go undetected');
   return {
     kind: 'socketio',
     id: socket.id,
+    clientAddress: options.clientAddress,
     send(event, payload) {
       // While Redis is away a broadcast would wait for it: greet at once without an offset rather than late.
       if (OFFSET_CARRIERS.has(event) && options.canBroadcast()) {

@@ -34,11 +34,11 @@ export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions 
     if (pathOf(req) !== WS_PATH) return; // Engine.IO answers its own path and ends the others.
     void admission.admit(req, 'connections').then((refusal) => {
       if (refusal !== undefined) return refuse(socket, HTTP_ERRORS[refusal.code].status, refusal.message);
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws));
+      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, options.clientAddress(req)));
     });
   });
 
-  function onConnection(ws: WebSocket): void {
+  function onConnection(ws: WebSocket, clientAddress: string): void {
     const member: RoomMember = {
       send: (frame) => {
         if (ws.readyState !== WebSocket.OPEN) return false;
@@ -47,8 +47,9 @@ export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions 
       },
       afterSend: () => session.checkBacklog(),
     };
-    const session: Session = hub.open(newSessionState(Date.now()), wsLink(ws, randomUUID(), member));
+    const session: Session = hub.open(newSessionState(Date.now()), wsLink(ws, randomUUID(), member, clientAddress));
     connections.add(ws);
+    logger.debug({ sessionId: session.id, transport: 'websocket', clientAddress }, 'connected');
     metrics.activeConnections.inc({ transport: 'websocket' });
     // Admitted just before shutdown began, and opened after every connection was told: tell this one too.
     if (admission.isDraining()) session.close('shutdown');
@@ -67,10 +68,11 @@ export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions 
     });
   }
 
-  function wsLink(ws: WebSocket, id: string, member: RoomMember): SessionTransport {
+  function wsLink(ws: WebSocket, id: string, member: RoomMember, clientAddress: string): SessionTransport {
     return {
       kind: 'websocket',
       id,
+      clientAddress,
       send(event, payload) {
         if (ws.readyState === WebSocket.OPEN) ws.send(encode(event, payload));
       },
