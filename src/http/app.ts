@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -11,6 +12,7 @@ import { webhookRouter } from '../webhooks/router.js';
 import { adminRouter } from './admin.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthRouter, type Readiness } from './health.js';
+import { asyncApiDocument } from '../protocol/asyncapi.js';
 import { metricsRouter } from './metrics-route.js';
 import { requestDuration, requestLogging } from './request-logging.js';
 
@@ -29,6 +31,8 @@ export interface AppDeps {
 const PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 /** The client SDK's browser bundle, built by `npm run build` (client/). */
 const CLIENT_BUNDLE = fileURLToPath(new URL('../../client/dist/instantchat-client.js', import.meta.url));
+
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** The Express application: routes and middleware only; it does not listen. */
 export function createApp(deps: AppDeps): Express {
@@ -56,6 +60,11 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
+  // The protocol document, generated once from the protocol table (src/protocol/asyncapi.ts).
+  const asyncApi = JSON.stringify(asyncApiDocument(VERSION));
+  app.get('/asyncapi.json', (_req, res) => {
+    res.type('application/json').set('Cache-Control', 'public, max-age=300').send(asyncApi);
+  });
   app.use(healthRouter(deps.readiness, deps.startedAt));
   app.use(metricsRouter(deps.metrics, config.METRICS_TOKEN));
   app.use(
