@@ -14,8 +14,6 @@ export const roomsForNotification = (n: Pick<Notification, 'accountId' | 'eventT
   allAccountsRoom(n.eventType),
 ];
 
-export const isDeliveryRoom = (room: string): boolean => room.startsWith('a:') || room.startsWith('t:');
-
 /**
  * The rooms of a connection, as the two lists they are the product of. Rooms are never listed whole: a change is
  * computed dimension by dimension (`roomsOnlyIn`), so that its cost is the rooms it adds or removes, not the rooms held.
@@ -26,9 +24,6 @@ export interface RoomPlan {
 }
 
 export const NO_ROOMS: RoomPlan = { accounts: [], types: [] };
-
-export const roomCount = (plan: RoomPlan): number =>
-  (plan.accounts === ALL_ACCOUNTS ? 1 : plan.accounts.length) * plan.types.length;
 
 /** The rooms of `from` that `to` does not have, one at a time: O(|from.accounts| + rooms yielded). */
 export function* roomsOnlyIn(from: RoomPlan, to: RoomPlan): Generator<string> {

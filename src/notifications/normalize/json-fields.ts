@@ -20,11 +20,6 @@ export const recordAt = (obj: JsonRecord | undefined, key: string): JsonRecord |
   return isRecord(value) ? value : undefined;
 };
 
-export const arrayAt = (obj: JsonRecord | undefined, key: string): readonly unknown[] | undefined => {
-  const value = valueAt(obj, key);
-  return Array.isArray(value) ? value : undefined;
-};
-
 /** A non-empty string, else `undefined` (an empty text is no text). */
 export const stringAt = (obj: JsonRecord | undefined, key: string): string | undefined => {
   const value = valueAt(obj, key);
@@ -45,7 +40,7 @@ export const flagAt = (obj: JsonRecord | undefined, key: string): true | undefin
  * An id as a string. Meta's ids are digit strings because they overflow JSON numbers; a number is accepted only when
  * it is a safe integer (a larger one has already lost digits in `JSON.parse`, so it names the wrong object).
  */
-export const toId = (value: unknown): string | undefined => {
+const toId = (value: unknown): string | undefined => {
   if (typeof value === 'string') return value.length > 0 && value.length <= MAX_ID_LENGTH ? value : undefined;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
   return undefined;
