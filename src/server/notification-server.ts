@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { createClientAddress, createClientKey } from '../admission/client-address.js';
 import { createConnectionAdmission } from '../admission/connection-admission.js';
 import { createOriginPolicy } from '../admission/origins.js';
+import { refusingRevoked } from '../auth/revocations.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
+import { createAdminCommands } from '../cluster/admin-commands.js';
 import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
 import { createBroadcaster } from '../delivery/broadcaster.js';
@@ -58,7 +60,9 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const backend = createBackend(config, logger);
   const { history, dedupe } = backend;
   const hub = new SessionHub({
-    verifier: createTokenVerifier(config),
+    // Every token path (handshake, authenticate, recovery) refuses what a revocation covers.
+    verifier: refusingRevoked(createTokenVerifier(config, logger), backend.revocations),
+    revocations: backend.revocations,
     history,
     metrics,
     logger,
@@ -93,6 +97,13 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     adapter: backend.adapter,
     canBroadcast: () => backend.notReadyReason() === undefined,
   });
+  const adminCommands = createAdminCommands({
+    io,
+    hub,
+    revocations: backend.revocations,
+    clustered: backend.clustered,
+    logger,
+  });
   const wsRooms = new WebSocketRooms(encodeNotification);
   const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
 
@@ -111,6 +122,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     isDraining: () => draining,
     ingest,
     registry: hub.registry,
+    adminCommands,
     startedAt,
   });
 
