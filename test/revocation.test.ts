@@ -1,7 +1,7 @@
 import jwt from 'jsonwebtoken';
-import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isCoveredBy } from '../src/auth/revocations.js';
+import { ADMIN_TOKEN, knowEachOther, revokeUser } from './helpers/admin-api.js';
 import { everyPath, firstFrame, onEveryPath, SUCCESS } from './helpers/auth-paths.js';
 import { printedToken, runCli } from './helpers/cli-run.js';
 import { bounded, closeAllClients, collect, connected, createClient, nextEvent, request as ask, subscribedClient, type TestSocket } from './helpers/clients.js';
@@ -14,7 +14,6 @@ import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
 const HAS_REDIS = redisAvailable();
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 const REVOKED = 'Session revoked';
 
 let nextUser = 0;
@@ -32,10 +31,7 @@ function tokenIssuedAt(userId: string, iat: number | null): string {
 /** A token issued in the second after the revocation answered: iat has second resolution (README). */
 const tokenIssuedAfter = (userId: string, revokedBy: number) => tokenIssuedAt(userId, Math.floor(revokedBy / 1000) + 1);
 
-async function revoke(srv: RunningServer, userId: string, token = ADMIN_TOKEN) {
-  const res = await request(srv.url).post(`/api/admin/users/${encodeURIComponent(userId)}/revoke`).set('Authorization', `Bearer ${token}`);
-  return { status: res.status, body: res.body as Record<string, unknown>, answeredAt: Date.now() };
-}
+const revoke = (srv: RunningServer, userId: string, token = ADMIN_TOKEN) => revokeUser(srv, userId, token);
 
 const metric = (srv: RunningServer, name: string, labels: Record<string, string>) => counterValue(srv.server.metrics, name, labels);
 
@@ -254,22 +250,6 @@ describe.skipIf(!HAS_REDIS)('revocation across two instances sharing one Redis',
   let a: RunningServer;
   let b: RunningServer;
   const clusterEnv = () => ({ REDIS_URL: redis.url, ADMIN_TOKEN, MAX_CONNECTIONS_PER_USER: '50', RECOVERY_WINDOW_MS: '30000' });
-
-  /** Waits until `from` hears from `to` through the adapter (its heartbeat), so that a server-side event reaches it. */
-  async function knowEachOther(from: RunningServer, to: RunningServer): Promise<void> {
-    const probe = createClient(to.url);
-    await connected(probe);
-    const listed = async () => {
-      const res = await request(from.url).get('/api/admin/clients').set('Authorization', `Bearer ${ADMIN_TOKEN}`);
-      return (res.body as { clients: Array<{ socketId: string }> }).clients.some((c) => c.socketId === probe.id);
-    };
-    const deadline = Date.now() + 15_000;
-    while (!(await listed())) {
-      if (Date.now() > deadline) throw new Error('the instances did not hear from each other within 15 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    probe.disconnect();
-  }
 
   beforeAll(async () => {
     redis = await startRedis();
