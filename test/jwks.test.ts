@@ -1,7 +1,11 @@
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { everyPath, handshakeOutcome, onEveryPath, SUCCESS, websocketOutcome } from './helpers/auth-paths.js';
+import { expectCliError, printedToken, runCli } from './helpers/cli-run.js';
 import { JwksServer, providerKey, providerToken, type ProviderKey } from './helpers/jwks-server.js';
 import { ACCOUNT_A, closeClients, openClient, publish } from './helpers/realtime.js';
 import { startServer, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
@@ -205,5 +209,43 @@ describe('JWT_JWKS_URL: tokens with made-up kids', () => {
 
     expect(await everyPath(ctx.srv.url, providerToken(key, claims()), USER)).toEqual(onEveryPath(SUCCESS));
     expect(ctx.jwks.requests).toBe(10);
+  });
+});
+
+describe('the token CLI with JWT_JWKS_URL', () => {
+  const key = providerKey('cli-key', 'ES256');
+  const other = providerKey('other-key', 'RS256');
+  const setup = providerAndServer();
+  const { ctx } = setup;
+  let dir: string;
+  let keyFile: string;
+
+  beforeAll(async () => {
+    await setup.start(key, other);
+    dir = mkdtempSync(join(tmpdir(), 'instantchat-jwks-cli-'));
+    keyFile = join(dir, 'key.pem');
+    writeFileSync(keyFile, key.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  });
+  afterAll(async () => {
+    await setup.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when given the private key and its kid, then it signs a token the server accepts; a wrong kid or a missing one is refused', async () => {
+    const env = { JWT_JWKS_URL: ctx.jwks.url };
+    const args = ['--user', USER, '--accounts', ACCOUNT_A, '--private-key', keyFile];
+    const [good, wrongKid, unknownKid, noKid] = await Promise.all([
+      runCli('token', [...args, '--kid', key.kid], env),
+      runCli('token', [...args, '--kid', other.kid], env),
+      runCli('token', [...args, '--kid', 'nope'], env),
+      runCli('token', args, env),
+    ]);
+
+    const token = printedToken(good);
+    expect(jwt.decode(token, { complete: true })?.header).toMatchObject({ alg: 'ES256', kid: key.kid });
+    expect(await everyPath(ctx.srv.url, token, USER)).toEqual(onEveryPath(SUCCESS));
+    expectCliError(wrongKid, 1, /not the key the JWKS lists under kid "other-key"/);
+    expectCliError(unknownKid, 1, /kid "nope" is not in the JWKS .* \(its kids: cli-key, other-key\)/);
+    expectCliError(noKid, 2, /--kid/);
   });
 });

@@ -1,5 +1,4 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type RemoteJWKSet } from 'jose';
-import type { Logger } from '../observability/logger.js';
 import { AuthError } from '../protocol/errors.js';
 
 /**
@@ -25,15 +24,18 @@ const FETCH_TIMEOUT_MS = 5_000;
 /** Never HS256 (a JWKS of `oct` keys would turn the provider's public data into our secret), never `none`. */
 const ALGORITHMS = ['RS256', 'ES256'];
 
+/** The endpoint became unreachable (a fetch failed) or reachable again: for the logs, once per change. */
+export type JwksEndpointEvent = { readonly reachable: false; readonly error: string } | { readonly reachable: true };
+
 export interface JwksOptions {
   readonly issuer?: string;
   readonly audience?: string;
-  readonly logger?: Logger;
+  readonly onEndpoint?: (event: JwksEndpointEvent) => void;
 }
 
 /** Verifies one token against the JWKS at `url`; resolves with its payload or rejects with an AuthError. */
 export function createJwksVerification(url: string, options: JwksOptions = {}): (token: string) => Promise<unknown> {
-  const keys = new JwksKeys(url, options.logger);
+  const keys = new JwksKeys(url, options.onEndpoint);
   const checks = {
     algorithms: ALGORITHMS,
     ...(options.issuer !== undefined && { issuer: options.issuer }),
@@ -62,7 +64,7 @@ class JwksKeys {
 
   constructor(
     url: string,
-    private readonly logger: Logger | undefined,
+    private readonly onEndpoint: ((event: JwksEndpointEvent) => void) | undefined,
   ) {
     this.#set = createRemoteJWKSet(new URL(url), {
       cooldownDuration: Number.POSITIVE_INFINITY,
@@ -107,12 +109,12 @@ class JwksKeys {
       await this.#set.reload();
     } catch (err) {
       if (this.#reachable || this.#fetchedAt === undefined) {
-        this.logger?.warn({ err: err instanceof Error ? err.message : String(err) }, 'JWKS endpoint unreachable; cached keys only');
+        this.onEndpoint?.({ reachable: false, error: err instanceof Error ? err.message : String(err) });
       }
       this.#reachable = false;
       throw new AuthError('unavailable');
     }
-    if (!this.#reachable && this.#fetchedAt !== undefined) this.logger?.info('JWKS endpoint reachable again');
+    if (!this.#reachable && this.#fetchedAt !== undefined) this.onEndpoint?.({ reachable: true });
     this.#reachable = true;
     this.#fetchedAt = Date.now();
   }

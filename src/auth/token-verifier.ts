@@ -1,9 +1,8 @@
 import { createPublicKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Config } from '../config/config.js';
-import type { Logger } from '../observability/logger.js';
 import { AuthError } from '../protocol/errors.js';
-import { createJwksVerification } from './jwks.js';
+import { createJwksVerification, type JwksEndpointEvent } from './jwks.js';
 import { claimsSchema, toVerifiedToken, type VerifiedToken } from './claims.js';
 
 export interface TokenVerifier {
@@ -26,13 +25,13 @@ interface VerificationKey {
  */
 export function createTokenVerifier(
   config: Pick<Config, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
-  logger?: Logger,
+  options: { onJwksEndpoint?: (event: JwksEndpointEvent) => void } = {},
 ): TokenVerifier {
   if (config.JWT_JWKS_URL !== undefined) {
     const verifyByJwks = createJwksVerification(config.JWT_JWKS_URL, {
       ...(config.JWT_ISSUER !== undefined && { issuer: config.JWT_ISSUER }),
       ...(config.JWT_AUDIENCE !== undefined && { audience: config.JWT_AUDIENCE }),
-      ...(logger !== undefined && { logger }),
+      ...(options.onJwksEndpoint !== undefined && { onEndpoint: options.onJwksEndpoint }),
     });
     return { verify: async (token) => toToken(await verifyByJwks(check(token))) };
   }

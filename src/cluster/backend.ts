@@ -1,5 +1,4 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
-import { Revocations } from '../auth/revocations.js';
 import type { Config } from '../config/config.js';
 import { MemoryDedupeStore, type DedupeStore } from '../notifications/dedupe.js';
 import { MemoryHistoryStore, type HistoryStore } from '../notifications/history.js';
@@ -27,8 +26,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 export interface Backend {
   readonly dedupe: DedupeStore;
   readonly history: HistoryStore;
-  /** Revoked users (admin API): in this process, and in Redis in cluster mode. */
-  readonly revocations: Revocations;
+  /** Where revocations (admin API) are shared in cluster mode; undefined: this process's memory only. */
+  readonly revocationStore: RedisRevocationStore | undefined;
   /** The Socket.IO adapter of cluster mode; undefined for Socket.IO's in-memory one. */
   readonly adapter: ReturnType<typeof createAdapter> | undefined;
   readonly clustered: boolean;
@@ -43,7 +42,7 @@ export function createBackend(config: Config, logger: Logger): Backend {
     return {
       dedupe: new MemoryDedupeStore({ ttlMs: config.DEDUPE_TTL_MS, maxEntries: config.DEDUPE_MAX_ENTRIES }),
       history: new MemoryHistoryStore({ size: config.HISTORY_SIZE, maxAccounts: config.HISTORY_MAX_ACCOUNTS }),
-      revocations: new Revocations({ ttlMs: config.REVOCATION_TTL_MS }),
+      revocationStore: undefined,
       adapter: undefined,
       clustered: false,
       notReadyReason: () => undefined,
@@ -59,10 +58,7 @@ export function createBackend(config: Config, logger: Logger): Backend {
       maxAccounts: config.HISTORY_MAX_ACCOUNTS,
       prefix: KEY_PREFIX,
     }),
-    revocations: new Revocations({
-      ttlMs: config.REVOCATION_TTL_MS,
-      shared: new RedisRevocationStore(redis.commands, { ttlMs: config.REVOCATION_TTL_MS, prefix: KEY_PREFIX }),
-    }),
+    revocationStore: new RedisRevocationStore(redis.commands, { ttlMs: config.REVOCATION_TTL_MS, prefix: KEY_PREFIX }),
     adapter: createAdapter(redis.adapter, {
       streamName: `${KEY_PREFIX}socket.io`,
       channelPrefix: `${KEY_PREFIX}socket.io`,

@@ -1,12 +1,11 @@
-import type { RevocationStore } from '../auth/revocations.js';
 import type { RedisClient } from './redis-connection.js';
 
 /**
- * Revocations shared by every instance and kept across restarts: one key per user holding the time of the user's
+ * The shared store of auth/revocations.ts (its `RevocationStore`) in cluster mode: revocations shared by every instance and kept across restarts: one key per user holding the time of the user's
  * latest revocation (epoch ms), expiring after `REVOCATION_TTL_MS`. A later revocation overwrites it and restarts
  * the TTL.
  */
-export class RedisRevocationStore implements RevocationStore {
+export class RedisRevocationStore {
   constructor(
     private readonly client: RedisClient,
     private readonly options: { ttlMs: number; prefix: string },

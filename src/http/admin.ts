@@ -3,7 +3,7 @@ import express, { Router } from 'express';
 import { AppError } from '../protocol/errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import { toEpochMs } from '../notifications/normalize/timestamp.js';
-import type { AdminCommands } from '../cluster/admin-commands.js';
+import type { AdminCommands } from '../session/admin-view.js';
 import type { PublishOnce } from '../notifications/publish-once.js';
 import { requireBearer } from './bearer.js';
 

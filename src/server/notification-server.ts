@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { createClientAddress, createClientKey } from '../admission/client-address.js';
 import { createConnectionAdmission } from '../admission/connection-admission.js';
 import { createOriginPolicy } from '../admission/origins.js';
-import { refusingRevoked } from '../auth/revocations.js';
+import { refusingRevoked, Revocations } from '../auth/revocations.js';
+import type { JwksEndpointEvent } from '../auth/jwks.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
-import { createAdminCommands } from '../cluster/admin-commands.js';
 import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
 import { createBroadcaster } from '../delivery/broadcaster.js';
@@ -17,6 +17,7 @@ import { createPublishOnce } from '../notifications/publish-once.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { SessionHub } from '../session/session-hub.js';
+import { createClusterAdmin } from '../transports/socketio/cluster-admin.js';
 import { attachSocketIo } from '../transports/socketio/gateway.js';
 import type { IoServer } from '../transports/socketio/types.js';
 import { encodeNotification } from '../transports/websocket/codec.js';
@@ -51,6 +52,14 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
   clearTimeout(timer);
 }
 
+/** The JWKS endpoint's reachability, in the logs once per change (never a token). */
+const logJwksEndpoint =
+  (logger: Logger) =>
+  (event: JwksEndpointEvent): void => {
+    if (event.reachable) logger.info('JWKS endpoint reachable again');
+    else logger.warn({ err: event.error }, 'JWKS endpoint unreachable: tokens of keys not cached are refused (Authentication unavailable)');
+  };
+
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
   const startedAt = Date.now();
@@ -59,10 +68,11 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
 
   const backend = createBackend(config, logger);
   const { history, dedupe } = backend;
+  const revocations = new Revocations({ ttlMs: config.REVOCATION_TTL_MS, shared: backend.revocationStore });
   const hub = new SessionHub({
     // Every token path (handshake, authenticate, recovery) refuses what a revocation covers.
-    verifier: refusingRevoked(createTokenVerifier(config, logger), backend.revocations),
-    revocations: backend.revocations,
+    verifier: refusingRevoked(createTokenVerifier(config, { onJwksEndpoint: logJwksEndpoint(logger) }), revocations),
+    revocations,
     history,
     metrics,
     logger,
@@ -97,13 +107,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     adapter: backend.adapter,
     canBroadcast: () => backend.notReadyReason() === undefined,
   });
-  const adminCommands = createAdminCommands({
-    io,
-    hub,
-    revocations: backend.revocations,
-    clustered: backend.clustered,
-    logger,
-  });
+  const adminCommands = createClusterAdmin({ io, hub, revocations, clustered: backend.clustered, logger });
   const wsRooms = new WebSocketRooms(encodeNotification);
   const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
 

@@ -1,16 +1,9 @@
-import type { Revocations } from '../auth/revocations.js';
-import type { Logger } from '../observability/logger.js';
-import { AppError } from '../protocol/errors.js';
-import { listConnections, type ConnectionEntry } from '../session/connection-listing.js';
-import type { SessionHub } from '../session/session-hub.js';
-import type { IoServer } from '../transports/socketio/types.js';
-
-/** What the admin API asks of every instance; `partial` when some instance did not answer in time. */
-export interface AdminCommands {
-  listClients(): Promise<{ clients: ConnectionEntry[]; partial: boolean }>;
-  /** Records the revocation, then closes the user's connections everywhere: how many were closed. */
-  revokeUser(userId: string): Promise<{ disconnected: number; partial: boolean }>;
-}
+import type { Revocations } from '../../auth/revocations.js';
+import type { Logger } from '../../observability/logger.js';
+import { AppError } from '../../protocol/errors.js';
+import { listConnections, type AdminCommands } from '../../session/admin-view.js';
+import type { SessionHub } from '../../session/session-hub.js';
+import type { IoServer } from './types.js';
 
 /**
  * The admin API's view of every instance. In cluster mode the other instances are asked through Socket.IO's
@@ -20,7 +13,7 @@ export interface AdminCommands {
  * all the same, so that instance refuses the user's old tokens; it closes the user's connections when the event
  * reaches it (the stream keeps it while its Redis connection is down).
  */
-export function createAdminCommands(options: {
+export function createClusterAdmin(options: {
   io: IoServer;
   hub: SessionHub;
   revocations: Revocations;
