@@ -1,8 +1,9 @@
 import jwt from 'jsonwebtoken';
+import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isCoveredBy } from '../src/auth/revocations.js';
 import { ADMIN_TOKEN, knowEachOther, revokeUser } from './helpers/admin-api.js';
-import { everyPath, firstFrame, onEveryPath, SUCCESS } from './helpers/auth-paths.js';
+import { everyPath, firstFrame, handshakeOutcome, onEveryPath, SUCCESS } from './helpers/auth-paths.js';
 import { printedToken, runCli } from './helpers/cli-run.js';
 import { bounded, closeAllClients, collect, connected, createClient, nextEvent, request as ask, subscribedClient, type TestSocket } from './helpers/clients.js';
 import { ACCOUNT_A, closeClients, eventually, publish } from './helpers/realtime.js';
@@ -329,5 +330,45 @@ describe.skipIf(!HAS_REDIS)('revocation across two instances sharing one Redis',
     expect(await alsoAway.comeBack({ via: b })).toBe(REVOKED);
     expect(away.received.concat(alsoAway.received).map((n) => n.id)).not.toContain(missed.id);
     for (const client of [away, alsoAway, control]) client.close();
+  });
+});
+
+/** Polls a condition no event announces (readiness following Redis), bounded in time. */
+async function until(check: () => Promise<boolean>, what: string, ms = 8000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe.skipIf(!HAS_REDIS)('revocation while Redis cannot be reached (cluster mode)', () => {
+  it('when Redis is down, then a revocation answers 503 and disconnects nobody, and authentication is "Authentication unavailable"; once back, both work', async () => {
+    const redis = await startRedis();
+    const srv = await startServer({ REDIS_URL: redis.url, ADMIN_TOKEN });
+    try {
+      const pat = newUser('pat');
+      const connectedBefore = await subscribedClient(srv.url, { userId: pat, accountIds: [ACCOUNT_A] }, ['comments']);
+      await redis.kill();
+      await until(async () => (await request(srv.url).get('/readyz')).status === 503, 'readiness to follow Redis');
+
+      const refused = await revoke(srv, pat);
+      expect(refused.status).toBe(503);
+      expect(refused.body).toEqual({ error: 'not_ready', message: expect.stringMatching(/not be recorded/) });
+      expect(connectedBefore.connected).toBe(true);
+      // A revoked user must not get in because the store cannot say so: nobody does.
+      expect(await handshakeOutcome(srv.url, tokenIssuedAt(pat, nowSeconds()))).toBe('Authentication unavailable');
+
+      await redis.restart();
+      await until(async () => (await request(srv.url).get('/readyz')).status === 200, 'readiness to come back');
+      const connectedAfter = await subscribedClient(srv.url, { userId: pat, accountIds: [ACCOUNT_A] }, ['comments']);
+      const told = [connectedBefore, connectedAfter].map((s) => nextEvent(s, 'auth_failed'));
+      expect(await revoke(srv, pat)).toMatchObject({ status: 200, body: { userId: pat, disconnected: 2 } });
+      for (const notice of told) expect(await notice).toMatchObject({ reason: REVOKED });
+    } finally {
+      closeEverything();
+      await srv.stop();
+      await redis.stop();
+    }
   });
 });
