@@ -1,6 +1,6 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { VerifiedToken } from '../auth/claims.js';
-import type { Revocations } from '../auth/revocations.js';
+import { isCoveredBy, type Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
@@ -108,11 +108,15 @@ export class SessionHub {
   }
 
   /**
-   * Ends every connection of `userId` on this instance with `auth_failed {reason: "Session revoked"}`, after the
-   * revocation was recorded (so that none of them can come back with the same token); answers how many there were.
+   * Ends every connection of `userId` on this instance whose token the revocation at `revokedAt` covers (all of them,
+   * but one that authenticated with a newer token while the announcement travelled) with `auth_failed {reason:
+   * "Session revoked"}`. Called once the revocation is recorded, so that none can come back with the same token;
+   * answers how many were closed.
    */
-  revokeUser(userId: string): number {
-    const sessions = [...this.registry.values()].filter((session) => session.state.userId === userId && !session.closed);
+  revokeUser(userId: string, revokedAt: number): number {
+    const sessions = [...this.registry.values()].filter(
+      (session) => session.state.userId === userId && !session.closed && isCoveredBy(revokedAt, session.state.issuedAt),
+    );
     for (const session of sessions) session.fail('session_revoked');
     return sessions.length;
   }

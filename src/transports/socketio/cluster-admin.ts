@@ -29,7 +29,7 @@ export function createClusterAdmin(options: {
     io.on('revoke_user', (userId, revokedAt, answer) => {
       if (typeof userId !== 'string' || typeof revokedAt !== 'number' || typeof answer !== 'function') return;
       revocations.remember(userId, revokedAt);
-      const disconnected = hub.revokeUser(userId);
+      const disconnected = hub.revokeUser(userId, revokedAt);
       if (disconnected > 0) logger.info({ userId, disconnected }, 'revoked user disconnected (announced by another instance)');
       answer(disconnected);
     });
@@ -54,7 +54,7 @@ export function createClusterAdmin(options: {
         logger.error({ err: err instanceof Error ? err.message : String(err), userId }, 'revocation not recorded');
         throw new AppError('not_ready', 'The revocation could not be recorded (Redis unreachable); retry');
       }
-      const local = hub.revokeUser(userId);
+      const local = hub.revokeUser(userId, revokedAt);
       logger.info({ userId, disconnected: local }, 'user revoked');
       if (!clustered) return { disconnected: local, partial: false };
       const { answers, partial } = await askOthers(() => io.serverSideEmitWithAck('revoke_user', userId, revokedAt));
