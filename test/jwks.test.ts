@@ -185,6 +185,26 @@ describe('JWT_JWKS_URL: the endpoint cannot be reached', () => {
   });
 });
 
+describe('JWT_JWKS_URL: the endpoint is down when the server starts', () => {
+  const key = providerKey('boot', 'RS256');
+  const setup = providerAndServer();
+  const { ctx } = setup;
+
+  beforeAll(async () => {
+    await setup.start(key);
+    await ctx.jwks.stop();
+  });
+  afterEach(() => closeClients());
+  afterAll(() => setup.stop());
+
+  it('when no key was ever fetched, then every path is "Authentication unavailable" until the endpoint answers', async () => {
+    expect(await everyPath(ctx.srv.url, providerToken(key, claims()), USER)).toEqual(onEveryPath(UNAVAILABLE));
+    await ctx.jwks.start();
+    expect(await everyPath(ctx.srv.url, providerToken(key, claims()), USER)).toEqual(onEveryPath(SUCCESS));
+    expect(ctx.jwks.requests).toBe(1);
+  });
+});
+
 describe('JWT_JWKS_URL: tokens with made-up kids', () => {
   const key = providerKey('real', 'ES256');
   const setup = providerAndServer();
