@@ -61,6 +61,8 @@ class JwksKeys {
   #fetchedAt: number | undefined;
   /** Whether the last fetch succeeded: when the budget is spent, an unknown `kid` is then simply not in the set. */
   #reachable = false;
+  /** What `onEndpoint` was last told, so that it hears of each change once. */
+  #toldDown = false;
 
   constructor(
     url: string,
@@ -108,13 +110,13 @@ class JwksKeys {
     try {
       await this.#set.reload();
     } catch (err) {
-      if (this.#reachable || this.#fetchedAt === undefined) {
-        this.onEndpoint?.({ reachable: false, error: err instanceof Error ? err.message : String(err) });
-      }
+      if (!this.#toldDown) this.onEndpoint?.({ reachable: false, error: err instanceof Error ? err.message : String(err) });
+      this.#toldDown = true;
       this.#reachable = false;
       throw new AuthError('unavailable');
     }
-    if (!this.#reachable && this.#fetchedAt !== undefined) this.onEndpoint?.({ reachable: true });
+    if (this.#toldDown) this.onEndpoint?.({ reachable: true });
+    this.#toldDown = false;
     this.#reachable = true;
     this.#fetchedAt = Date.now();
   }
