@@ -12,6 +12,7 @@ export const claimsSchema = z.object({
   userId: z.string().min(1).max(256).optional(),
   sub: z.string().min(1).max(256).optional(),
   exp: z.number().optional(),
+  iat: z.number().optional(),
   accountIds: z.array(accountId).max(1000).optional(),
 });
 
@@ -20,6 +21,8 @@ export interface VerifiedToken {
   readonly entitlement: Entitlement;
   /** Expiry in epoch milliseconds, when the token has one. */
   readonly expiresAt?: number;
+  /** `iat` in epoch milliseconds, when the token has one: what a revocation is compared with. */
+  readonly issuedAt?: number;
 }
 
 export function toVerifiedToken(claims: z.infer<typeof claimsSchema>): VerifiedToken | undefined {
@@ -27,5 +30,10 @@ export function toVerifiedToken(claims: z.infer<typeof claimsSchema>): VerifiedT
   if (userId === undefined) return undefined;
   const ids = claims.accountIds ?? [];
   const entitlement: Entitlement = ids.includes(ALL_ACCOUNTS) ? ALL_ACCOUNTS : Object.freeze([...new Set(ids)]);
-  return { userId, entitlement, ...(claims.exp !== undefined && { expiresAt: claims.exp * 1000 }) };
+  return {
+    userId,
+    entitlement,
+    ...(claims.exp !== undefined && { expiresAt: claims.exp * 1000 }),
+    ...(claims.iat !== undefined && { issuedAt: claims.iat * 1000 }),
+  };
 }

@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Config } from '../config/config.js';
 import { AuthError } from '../protocol/errors.js';
+import { createJwksVerification, type JwksEndpointEvent } from './jwks.js';
 import { claimsSchema, toVerifiedToken, type VerifiedToken } from './claims.js';
 
 export interface TokenVerifier {
@@ -18,10 +19,22 @@ interface VerificationKey {
 }
 
 /**
- * Verifies tokens with the configured keys: the HS256 secrets of `JWT_SECRET`, or the PEM keys of `JWT_PUBLIC_KEY`
- * (RS256 for RSA, ES256 for EC P-256). Several keys are for rotation: a token verified by any of them is accepted.
+ * Verifies tokens with the configured keys: the HS256 secrets of `JWT_SECRET`, the PEM keys of `JWT_PUBLIC_KEY`
+ * (RS256 for RSA, ES256 for EC P-256), or the identity provider's JWKS (`JWT_JWKS_URL`, see jwks.ts). Several keys
+ * are for rotation: a token verified by any of them is accepted.
  */
-export function createTokenVerifier(config: Pick<Config, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>): TokenVerifier {
+export function createTokenVerifier(
+  config: Pick<Config, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
+  options: { onJwksEndpoint?: (event: JwksEndpointEvent) => void } = {},
+): TokenVerifier {
+  if (config.JWT_JWKS_URL !== undefined) {
+    const verifyByJwks = createJwksVerification(config.JWT_JWKS_URL, {
+      ...(config.JWT_ISSUER !== undefined && { issuer: config.JWT_ISSUER }),
+      ...(config.JWT_AUDIENCE !== undefined && { audience: config.JWT_AUDIENCE }),
+      ...(options.onJwksEndpoint !== undefined && { onEndpoint: options.onJwksEndpoint }),
+    });
+    return { verify: async (token) => toToken(await verifyByJwks(check(token))) };
+  }
   const keys: VerificationKey[] =
     config.JWT_PUBLIC_KEY === undefined
       ? config.JWT_SECRET.map((secret) => ({ key: secret, algorithm: 'HS256' }))
@@ -30,14 +43,13 @@ export function createTokenVerifier(config: Pick<Config, 'JWT_SECRET' | 'JWT_PUB
     ...(config.JWT_ISSUER !== undefined && { issuer: config.JWT_ISSUER }),
     ...(config.JWT_AUDIENCE !== undefined && { audience: config.JWT_AUDIENCE }),
   };
-  return {
-    async verify(token) {
-      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
-        throw new AuthError('invalid_token');
-      }
-      return toToken(verifyWithAny(token, keys, checks));
-    },
-  };
+  return { verify: async (token) => toToken(verifyWithAny(check(token), keys, checks)) };
+}
+
+/** A token as sent, before any parsing: a string of a sensible length, else an invalid token. */
+function check(token: unknown): string {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw new AuthError('invalid_token');
+  return token;
 }
 
 /** The payload of a token verified by one of `keys`, tried in order; an expired token is told apart. */

@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisDedupeStore } from './redis-dedupe-store.js';
 import { RedisHistoryStore } from './redis-history-store.js';
+import { RedisRevocationStore } from './redis-revocation-store.js';
 
 /** Every Redis key of this server starts with it, so that one Redis can hold other data too. */
 export const KEY_PREFIX = 'instantchat:';
@@ -25,6 +26,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 export interface Backend {
   readonly dedupe: DedupeStore;
   readonly history: HistoryStore;
+  /** Where revocations (admin API) are shared in cluster mode; undefined: this process's memory only. */
+  readonly revocationStore: RedisRevocationStore | undefined;
   /** The Socket.IO adapter of cluster mode; undefined for Socket.IO's in-memory one. */
   readonly adapter: ReturnType<typeof createAdapter> | undefined;
   readonly clustered: boolean;
@@ -39,6 +42,7 @@ export function createBackend(config: Config, logger: Logger): Backend {
     return {
       dedupe: new MemoryDedupeStore({ ttlMs: config.DEDUPE_TTL_MS, maxEntries: config.DEDUPE_MAX_ENTRIES }),
       history: new MemoryHistoryStore({ size: config.HISTORY_SIZE, maxAccounts: config.HISTORY_MAX_ACCOUNTS }),
+      revocationStore: undefined,
       adapter: undefined,
       clustered: false,
       notReadyReason: () => undefined,
@@ -54,6 +58,7 @@ export function createBackend(config: Config, logger: Logger): Backend {
       maxAccounts: config.HISTORY_MAX_ACCOUNTS,
       prefix: KEY_PREFIX,
     }),
+    revocationStore: new RedisRevocationStore(redis.commands, { ttlMs: config.REVOCATION_TTL_MS, prefix: KEY_PREFIX }),
     adapter: createAdapter(redis.adapter, {
       streamName: `${KEY_PREFIX}socket.io`,
       channelPrefix: `${KEY_PREFIX}socket.io`,

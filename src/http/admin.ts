@@ -3,33 +3,36 @@ import express, { Router } from 'express';
 import { AppError } from '../protocol/errors.js';
 import { normalizeWebhook } from '../notifications/normalize/index.js';
 import { toEpochMs } from '../notifications/normalize/timestamp.js';
-import type { SessionRegistry } from '../session/registry.js';
-import type { Session } from '../session/session.js';
-import { accountIdsOf } from '../session/state.js';
+import type { AdminCommands } from '../session/admin-view.js';
 import type { PublishOnce } from '../notifications/publish-once.js';
 import { requireBearer } from './bearer.js';
+
+/** The longest user id a token may carry (claims.ts). */
+const MAX_USER_ID_LENGTH = 256;
 
 /** The guide's "debug commands", made real, behind `ADMIN_TOKEN`. */
 export function adminRouter(options: {
   token: string;
-  registry: SessionRegistry<Session>;
+  commands: AdminCommands;
   ingest: PublishOnce;
   isDraining: () => boolean;
 }): Router {
   const router = Router();
   router.use(requireBearer(options.token));
 
-  router.get('/clients', (_req, res) => {
-    const clients = [...options.registry.values()].map((session) => ({
-      userId: session.state.userId ?? null,
-      socketId: session.id,
-      transport: session.transport,
-      subscriptions: [...session.state.subscriptions],
-      accountIds: session.state.userId === undefined ? [] : accountIdsOf(session.state),
-      connectedAt: new Date(session.state.connectedAt).toISOString(),
-      lastActivityAt: new Date(session.state.lastActivityAt).toISOString(),
-    }));
-    res.json({ clients });
+  // Every instance's connections; `partial: true` when some instance did not answer in time (cluster mode).
+  router.get('/clients', async (_req, res) => {
+    const { clients, partial } = await options.commands.listClients();
+    res.json({ clients, ...(partial && { partial }) });
+  });
+
+  router.post('/users/:userId/revoke', async (req, res) => {
+    const userId = req.params.userId;
+    if (typeof userId !== 'string' || userId.length > MAX_USER_ID_LENGTH) {
+      throw new AppError('invalid_body', `userId must be 1 to ${MAX_USER_ID_LENGTH} characters`);
+    }
+    const outcome = await options.commands.revokeUser(userId);
+    res.json({ userId, disconnected: outcome.disconnected, ...(outcome.partial && { partial: true }) });
   });
 
   router.post('/events', express.json({ limit: '100kb', type: () => true }), async (req, res) => {

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+import type { AdminCommands } from '../session/admin-view.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   readonly isDraining: () => boolean;
   readonly ingest: PublishOnce;
   readonly registry: SessionRegistry<Session>;
+  /** The admin API's questions to every instance (clients, revocation). */
+  readonly adminCommands: AdminCommands;
   readonly startedAt: number;
 }
 
@@ -82,7 +85,7 @@ export function createApp(deps: AppDeps): Express {
   if (config.ADMIN_TOKEN !== undefined) {
     app.use(
       '/api/admin',
-      adminRouter({ token: config.ADMIN_TOKEN, registry: deps.registry, ingest: deps.ingest, isDraining: deps.isDraining }),
+      adminRouter({ token: config.ADMIN_TOKEN, commands: deps.adminCommands, ingest: deps.ingest, isDraining: deps.isDraining }),
     );
   }
   // For pages without a bundler, demo page or not; cached as long as the pages that load it.

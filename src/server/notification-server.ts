@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createClientAddress, createClientKey } from '../admission/client-address.js';
 import { createConnectionAdmission } from '../admission/connection-admission.js';
 import { createOriginPolicy } from '../admission/origins.js';
+import { refusingRevoked, Revocations } from '../auth/revocations.js';
+import type { JwksEndpointEvent } from '../auth/jwks.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
 import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
@@ -16,6 +18,7 @@ import { createPublishOnce } from '../notifications/publish-once.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { SessionHub } from '../session/session-hub.js';
+import { createClusterAdmin } from '../transports/socketio/cluster-admin.js';
 import { attachSocketIo } from '../transports/socketio/gateway.js';
 import type { IoServer } from '../transports/socketio/types.js';
 import { encodeNotification } from '../transports/websocket/codec.js';
@@ -42,6 +45,14 @@ export interface NotificationServer {
 }
 
 
+/** The JWKS endpoint's reachability, in the logs once per change (never a token). */
+const logJwksEndpoint =
+  (logger: Logger) =>
+  (event: JwksEndpointEvent): void => {
+    if (event.reachable) logger.info('JWKS endpoint reachable again');
+    else logger.warn({ err: event.error }, 'JWKS endpoint unreachable: tokens of keys not cached are refused (Authentication unavailable)');
+  };
+
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
   const startedAt = Date.now();
@@ -54,8 +65,11 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const backend = createBackend(config, logger);
   const metrics = createMetrics(backend.clustered ? { redisUp: () => backend.notReadyReason() === undefined } : {});
   const { history, dedupe } = backend;
+  const revocations = new Revocations({ ttlMs: config.REVOCATION_TTL_MS, shared: backend.revocationStore });
   const hub = new SessionHub({
-    verifier: createTokenVerifier(config),
+    // Every token path (handshake, authenticate, recovery) refuses what a revocation covers.
+    verifier: refusingRevoked(createTokenVerifier(config, { onJwksEndpoint: logJwksEndpoint(logger) }), revocations),
+    revocations,
     history,
     metrics,
     logger,
@@ -90,6 +104,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     adapter: backend.adapter,
     canBroadcast: () => backend.notReadyReason() === undefined,
   });
+  const adminCommands = createClusterAdmin({ io, hub, revocations, clustered: backend.clustered, logger });
   const wsRooms = new WebSocketRooms(encodeNotification);
   const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
 
@@ -108,6 +123,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     isDraining: () => draining,
     ingest,
     registry: hub.registry,
+    adminCommands,
     startedAt,
   });
 

@@ -1,5 +1,6 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { VerifiedToken } from '../auth/claims.js';
+import { isCoveredBy, type Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
@@ -22,6 +23,8 @@ export interface SessionHubOptions {
   readonly maxConnectionsPerUser: number;
   readonly socketEventRateLimit: number;
   readonly maxClientBufferBytes: number;
+  /** Revoked users (admin API); the verifier is expected to refuse their tokens already (`refusingRevoked`). */
+  readonly revocations?: Revocations;
 }
 
 /**
@@ -69,6 +72,9 @@ export class SessionHub {
         duration: ABUSE_WINDOW_S,
       }),
       roomLimiter: new RateLimiterMemory({ points: ROOM_CHANGES_PER_WINDOW, duration: ROOM_WINDOW_S }),
+      ...(options.revocations !== undefined && {
+        isRevoked: (userId: string, issuedAt: number | undefined) => options.revocations?.revokesLocally(userId, issuedAt) === true,
+      }),
     };
     this.#stopSweepers = [
       startHeartbeatSweeper(this.registry, { timeoutMs: options.heartbeatTimeoutMs, sweepMs: options.heartbeatSweepMs }),
@@ -99,6 +105,26 @@ export class SessionHub {
       this.options.metrics.authFailures.inc({ reason: failure.reason });
       throw failure;
     }
+  }
+
+  /**
+   * Ends every connection of `userId` on this instance whose token the revocation at `revokedAt` covers (all of them,
+   * but one that authenticated with a newer token while the announcement travelled) with `auth_failed {reason:
+   * "Session revoked"}`. Called once the revocation is recorded, so that none can come back with the same token;
+   * answers how many were closed.
+   */
+  revokeUser(userId: string, revokedAt: number): number {
+    const sessions = [...this.registry.values()].filter(
+      (session) => session.state.userId === userId && !session.closed && isCoveredBy(revokedAt, session.state.issuedAt),
+    );
+    for (const session of sessions) session.fail('session_revoked');
+    return sessions.length;
+  }
+
+  /** Whether a session Socket.IO stored for recovery belongs to a revoked token (then it must not be restored). */
+  async isRevoked(state: SessionState): Promise<boolean> {
+    if (state.userId === undefined || this.options.revocations === undefined) return false;
+    return this.options.revocations.revokes(state.userId, state.issuedAt);
   }
 
   /** Tells every connection the server is going away (`server_shutdown`) and closes it. */

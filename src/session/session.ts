@@ -44,6 +44,11 @@ export interface SessionDeps {
   readonly abuseLimiter: RateLimiterMemory;
   /** Room joins and leaves per connection over a window (subscription and entitlement changes). */
   readonly roomLimiter: RateLimiterMemory;
+  /**
+   * Whether a revocation this instance knows of covers a token of `userId` issued at `issuedAt`: asked (in memory)
+   * right before a token takes effect, so that a revocation announced while the token was being verified still wins.
+   */
+  readonly isRevoked?: (userId: string, issuedAt: number | undefined) => boolean;
 }
 
 export type Ack = (payload: unknown) => void;
@@ -124,6 +129,7 @@ export class Session {
   #resume(): void {
     const state = this.state as AuthenticatedState;
     if (state.expiresAt !== undefined && state.expiresAt <= Date.now()) return this.fail('token_expired');
+    if (this.deps.isRevoked?.(state.userId, state.issuedAt) === true) return this.fail('session_revoked');
     // A recovered session skipped the handshake checks: the user may have opened others meanwhile.
     if (this.deps.registry.countForUser(state.userId, this.id) >= this.deps.maxConnectionsPerUser) {
       return this.fail('too_many_connections');
@@ -360,12 +366,15 @@ export class Session {
     else next.scope = scope;
     if (!(await this.#chargeRooms(next))) return this.error('rate_limited', ROOMS_OVER_BUDGET, ack);
     if (this.#closed) return;
+    if (this.deps.isRevoked?.(token.userId, token.issuedAt) === true) return this.fail('session_revoked', ack);
     this.state.userId = token.userId;
     this.state.entitlement = entitlement;
     if (scope === undefined) delete this.state.scope;
     else this.state.scope = scope;
     if (token.expiresAt === undefined) delete this.state.expiresAt;
     else this.state.expiresAt = token.expiresAt;
+    if (token.issuedAt === undefined) delete this.state.issuedAt;
+    else this.state.issuedAt = token.issuedAt;
     clearTimeout(this.#authTimer);
     this.#authTimer = undefined;
     registry.bindUser(this, token.userId);

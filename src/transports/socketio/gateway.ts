@@ -39,7 +39,9 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     }),
     ...(options.adapter !== undefined && { adapter: options.adapter }),
   });
-  reviewRestoredSessions(io, (session, auth) => reviewRecovery(session, auth, (token) => hub.verifier.verify(token)));
+  reviewRestoredSessions(io, (session, auth) =>
+    reviewRecovery(session, auth, (token) => hub.verifier.verify(token), (state) => hub.isRevoked(state)),
+  );
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();

@@ -9,14 +9,18 @@ import type { RestoredSession } from './socketio-internals.js';
  * handshake (same user, expiring no earlier) stands for the stored one: a client that refreshed its token while away
  * gets what it missed, as far as the new token entitles it. A session whose token has expired (and brought no fresh one) gets nothing
  * replayed: it is told `Token expired` once restored, and fetches what it missed with `get_history` after
- * re-authenticating.
+ * re-authenticating. A session of a revoked token is not restored at all (`null`): the client connects afresh, through
+ * the handshake checks, and a revocation is never undone by a reconnect.
  */
 export async function reviewRecovery(
   session: RestoredSession,
   auth: Record<string, unknown> | undefined,
   verify: (token: unknown) => Promise<VerifiedToken>,
-): Promise<RestoredSession> {
+  isRevoked: (state: SessionState) => Promise<boolean> = async () => false,
+): Promise<RestoredSession | null> {
   const stored = session.data as SessionState;
+  // A store that cannot answer (Redis away) restores nothing either: the handshake then decides.
+  if (await isRevoked(stored).catch(() => true)) return null;
   const fresh = typeof auth?.token === 'string' ? await verify(auth.token).catch(() => undefined) : undefined;
   const token = fresh !== undefined && supersedes(fresh, stored) ? fresh : undefined;
   const expiresAt = token !== undefined ? token.expiresAt : stored.expiresAt;

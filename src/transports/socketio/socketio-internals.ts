@@ -47,7 +47,7 @@ type SessionFactory = { _createSocket(client: unknown, auth: Record<string, unkn
  */
 export function reviewRestoredSessions(
   io: IoServer,
-  review: (session: RestoredSession, auth: Record<string, unknown> | undefined) => Promise<RestoredSession>,
+  review: (session: RestoredSession, auth: Record<string, unknown> | undefined) => Promise<RestoredSession | null>,
 ): void {
   const nsp = io.of('/') as unknown as SessionFactory;
   const adapter = io.of('/').adapter;
@@ -65,7 +65,8 @@ export function reviewRestoredSessions(
   const restore = adapter.restoreSession.bind(adapter);
   adapter.restoreSession = async (pid, offset) => {
     const session = await restore(pid, offset);
-    return session ? review(session, handshakes.get(pid)) : session;
+    // `null` is the adapter's own "no such session" (its type says otherwise): the client connects afresh.
+    return (session ? await review(session, handshakes.get(pid)) : session) as RestoredSession;
   };
 }
 
