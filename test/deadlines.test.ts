@@ -55,3 +55,39 @@ describe('Deadlines: many connections\' deadlines on one timer', () => {
     expect(fired).toBe(true);
   });
 });
+
+describe('Deadlines under churn', () => {
+  beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] }));
+  afterEach(() => vi.useRealTimers());
+
+  it('cancelling the earliest re-arms for the next, or clears the timer when none is left', () => {
+    vi.setSystemTime(0);
+    const deadlines = new Deadlines<string>();
+    const fired: string[] = [];
+    deadlines.schedule('a', 100, () => fired.push('a'));
+    deadlines.schedule('b', 200, () => fired.push('b'));
+    deadlines.cancel('a');
+    vi.advanceTimersByTime(150);
+    expect(fired).toEqual([]);
+    deadlines.cancel('b');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('does not grow with connections that come and go: cancelled entries are compacted away', () => {
+    vi.setSystemTime(0);
+    const deadlines = new Deadlines<number>();
+    for (let i = 0; i < 100_000; i++) {
+      deadlines.schedule(i, 3_600_000 + i, () => undefined);
+      deadlines.cancel(i);
+    }
+    expect(deadlines.size).toBe(0);
+    expect(deadlines.heapSize).toBeLessThanOrEqual(64);
+    // Positive control: live deadlines stay, and fire.
+    let fired = 0;
+    for (let i = 0; i < 1000; i++) deadlines.schedule(i, 10 + i, () => fired++);
+    expect(deadlines.heapSize).toBeGreaterThanOrEqual(1000);
+    vi.advanceTimersByTime(2000);
+    expect(fired).toBe(1000);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

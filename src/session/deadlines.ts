@@ -29,7 +29,13 @@ export class Deadlines<K> {
   }
 
   cancel(key: K): void {
+    const deadline = this.#live.get(key);
+    if (deadline === undefined) return;
     this.#live.delete(key);
+    // The timer follows the earliest live deadline; cancelled entries are dropped from the heap lazily, or all at once
+    // when they outnumber the live ones (connections that come and go must not grow it).
+    if (this.#heap.length > 2 * this.#live.size + 64) this.#compact();
+    if (deadline.at === this.#armedFor) this.#arm();
   }
 
   has(key: K): boolean {
@@ -38,6 +44,11 @@ export class Deadlines<K> {
 
   get size(): number {
     return this.#live.size;
+  }
+
+  /** Heap entries, live and cancelled: bounded by about twice the live ones. */
+  get heapSize(): number {
+    return this.#heap.length;
   }
 
   /** Cancels everything and clears the timer. */
@@ -60,6 +71,12 @@ export class Deadlines<K> {
       top.run();
     }
     this.#arm();
+  }
+
+  #compact(): void {
+    const live = [...this.#live.values()];
+    this.#heap.length = 0;
+    for (const deadline of live) this.#push(deadline);
   }
 
   #arm(): void {

@@ -1,10 +1,10 @@
 import type { HistoryStore } from '../notifications/history.js';
 import { ALL_ACCOUNTS, type Entitlement } from '../notifications/entitlement.js';
 import { isEventType, type EventType } from '../notifications/notification.js';
-import { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT } from '../protocol/client-payloads.js';
+import { HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, describeIssue, isPlainPayload } from '../protocol/client-payloads.js';
 import { ProtocolError } from '../protocol/errors.js';
-import type { AnswerName, ClientEvent, ParsedPayload } from '../protocol/events.js';
-import type { ServerMessages } from '../protocol/server-messages.js';
+import { CLIENT_EVENTS, type AnswerName, type ClientEvent, type ParsedPayload } from '../protocol/events.js';
+import type { ServerMessageName, ServerMessages } from '../protocol/server-messages.js';
 import { accountIdsOf, type AuthenticatedState } from './state.js';
 
 /** What a handler may see and do of its connection: nothing of the transport, the registry or the limits. */
@@ -80,6 +80,24 @@ export const HANDLERS: { readonly [E in Handled]: Handler<E> } = {
     return { events: page.events, complete: page.complete };
   },
 };
+
+/**
+ * A client event past authentication, through the protocol table: its payload validated against the event's schema
+ * (a plain object, or `invalid_payload`), its handler run, its answer stamped with the server's time.
+ */
+export async function answerEvent(
+  event: Handled,
+  payload: unknown,
+  ctx: HandlerContext,
+): Promise<{ event: ServerMessageName; payload: ServerMessages[ServerMessageName] }> {
+  if (!isPlainPayload(payload)) throw new ProtocolError('invalid_payload', 'Invalid payload: expected a JSON object');
+  const spec = CLIENT_EVENTS[event];
+  const parsed = spec.payload.safeParse(payload);
+  if (!parsed.success) throw new ProtocolError('invalid_payload', describeIssue(parsed.error));
+  const handler = HANDLERS[event] as (ctx: HandlerContext, payload: unknown) => object | Promise<object>;
+  const answer = await handler(ctx, parsed.data);
+  return { event: spec.answer, payload: { ...answer, timestamp: Date.now() } as ServerMessages[ServerMessageName] };
+}
 
 const subscriptionConfirmed = (state: Readonly<AuthenticatedState>) => ({
   eventTypes: [...state.subscriptions],

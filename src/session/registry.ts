@@ -47,6 +47,13 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     return exceptId !== undefined && ids.has(exceptId) ? ids.size - 1 : ids.size;
   }
 
+  /** The live connections of a user on this process. */
+  sessionsOf(userId: string): S[] {
+    const ids = this.#byUser.get(userId);
+    if (ids === undefined) return [];
+    return [...ids].map((id) => this.#sessions.get(id)).filter((session): session is S => session !== undefined);
+  }
+
   get(id: string): S | undefined {
     return this.#sessions.get(id);
   }

@@ -1,10 +1,11 @@
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { VerifiedToken } from '../auth/claims.js';
 import { isCoveredBy, type Revocations } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ConnectionLimits } from './connection-limits.js';
+import { Deadlines } from './deadlines.js';
 import { startBacklogSweeper, startHeartbeatSweeper } from './sweepers.js';
 import { SessionRegistry } from './registry.js';
 import { AuthError } from '../protocol/errors.js';
@@ -28,22 +29,8 @@ export interface SessionHubOptions {
 }
 
 /**
- * Sustained abuse: a connection whose rejected events pass three seconds' worth of its budget within ten seconds is
- * disconnected (at twice the allowed rate, that is after about three seconds of flooding).
- */
-const ABUSE_WINDOW_S = 10;
-const ABUSE_FACTOR = 3;
-/**
- * Room joins and leaves one connection may make per window: one full change of scope (1 000 accounts × 12 event types
- * out and 12 000 in) every 10 s, about 3 ms of adapter work a second at most. A frontend subscribes once and changes
- * scope now and then; past this, `rate_limited` and nothing changes.
- */
-const ROOM_CHANGES_PER_WINDOW = 24_000;
-const ROOM_WINDOW_S = 10;
-
-/**
- * The transport-neutral core every transport opens its connections on: the registry, the limiters, the heartbeat
- * sweep. One per server; `stop()` clears its interval.
+ * The transport-neutral core every transport opens its connections on: the registry, the limits, the deadlines (one
+ * timer for every connection's), the heartbeat and backlog sweeps. One per server; `stop()` clears its timers.
  */
 export class SessionHub {
   readonly registry = new SessionRegistry<Session>();
@@ -65,13 +52,9 @@ export class SessionHub {
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       maxConnectionsPerUser: options.maxConnectionsPerUser,
       maxClientBufferBytes: options.maxClientBufferBytes,
-      eventsPerSecond: options.socketEventRateLimit,
-      eventLimiter: new RateLimiterMemory({ points: options.socketEventRateLimit, duration: 1 }),
-      abuseLimiter: new RateLimiterMemory({
-        points: options.socketEventRateLimit * ABUSE_FACTOR,
-        duration: ABUSE_WINDOW_S,
-      }),
-      roomLimiter: new RateLimiterMemory({ points: ROOM_CHANGES_PER_WINDOW, duration: ROOM_WINDOW_S }),
+      limits: new ConnectionLimits(options.socketEventRateLimit),
+      authDeadlines: new Deadlines<Session>(),
+      expiries: new Deadlines<Session>(),
       ...(options.revocations !== undefined && {
         isRevoked: (userId: string, issuedAt: number | undefined) => options.revocations?.revokesLocally(userId, issuedAt) === true,
       }),
@@ -114,9 +97,9 @@ export class SessionHub {
    * answers how many were closed.
    */
   revokeUser(userId: string, revokedAt: number): number {
-    const sessions = [...this.registry.values()].filter(
-      (session) => session.state.userId === userId && !session.closed && isCoveredBy(revokedAt, session.state.issuedAt),
-    );
+    const sessions = this.registry
+      .sessionsOf(userId)
+      .filter((session) => !session.closed && isCoveredBy(revokedAt, session.state.issuedAt));
     for (const session of sessions) session.fail('session_revoked');
     return sessions.length;
   }
@@ -134,5 +117,7 @@ export class SessionHub {
 
   stop(): void {
     for (const stop of this.#stopSweepers) stop();
+    this.#deps.authDeadlines.stop();
+    this.#deps.expiries.stop();
   }
 }

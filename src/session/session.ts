@@ -1,13 +1,7 @@
-import { RateLimiterRes, type RateLimiterMemory } from 'rate-limiter-flexible';
 import type { VerifiedToken } from '../auth/claims.js';
-import type { TokenVerifier } from '../auth/token-verifier.js';
 import { RoomMembership } from '../delivery/room-membership.js';
 import { roomChangeCount } from '../delivery/rooms.js';
-import { entitlementToList } from '../notifications/entitlement.js';
-import type { HistoryStore } from '../notifications/history.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import { describeIssue, isPlainPayload } from '../protocol/client-payloads.js';
+import { isPlainPayload } from '../protocol/client-payloads.js';
 import {
   AUTH_FAILURES,
   DISCONNECTS,
@@ -20,71 +14,23 @@ import {
 import { AuthError, ProtocolError } from '../protocol/errors.js';
 import { CLIENT_EVENTS, isClientEvent, type ClientEvent } from '../protocol/events.js';
 import type { ServerMessageName, ServerMessages } from '../protocol/server-messages.js';
-import { HANDLERS, type HandlerContext } from './handlers.js';
-import type { SessionRegistry } from './registry.js';
-import { isAuthenticated, rescope, roomPlan, supersedes, type AuthenticatedState, type SessionState } from './state.js';
+import { answerEvent, type HandlerContext } from './handlers.js';
+import { EventQueue, type Ack } from './event-queue.js';
+import { adopt, authSuccess, recoveryOutcome, withToken } from './credentials.js';
+import { isAuthenticated, roomPlan, type AuthenticatedState, type SessionState } from './state.js';
+import type { OpenOptions, SessionDeps } from './session-deps.js';
 import type { SessionTransport } from './transport.js';
 
-export interface SessionDeps {
-  readonly verifier: TokenVerifier;
-  readonly registry: SessionRegistry<Session>;
-  readonly history: HistoryStore;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly authTimeoutMs: number;
-  /** Told to clients in `auth_success`, so that they pace their heartbeats. */
-  readonly heartbeatTimeoutMs: number;
-  readonly maxConnectionsPerUser: number;
-  /** Unsent bytes past which a connection is closed as a slow consumer. */
-  readonly maxClientBufferBytes: number;
-  /** Client events per second per connection (SOCKET_EVENT_RATE_LIMIT), and their limiter. */
-  readonly eventsPerSecond: number;
-  readonly eventLimiter: RateLimiterMemory;
-  /** Rejected events per connection over a longer window; exhausting it is sustained abuse. */
-  readonly abuseLimiter: RateLimiterMemory;
-  /** Room joins and leaves per connection over a window (subscription and entitlement changes). */
-  readonly roomLimiter: RateLimiterMemory;
-  /**
-   * Whether a revocation this instance knows of covers a token of `userId` issued at `issuedAt`: asked (in memory)
-   * right before a token takes effect, so that a revocation announced while the token was being verified still wins.
-   */
-  readonly isRevoked?: (userId: string, issuedAt: number | undefined) => boolean;
-}
+export type { Ack, OpenOptions, SessionDeps };
 
-export type Ack = (payload: unknown) => void;
-
-export interface OpenOptions {
-  /** A token the transport verified at connect: the session starts authenticated. */
-  readonly handshake?: VerifiedToken;
-  /** Socket.IO restored the session (state, rooms, missed packets). */
-  readonly recovered?: boolean;
-  /** The token a recovered client reconnected with: verified and applied before anything else. */
-  readonly recoveryToken?: unknown;
-}
-
-/** Longest delay setTimeout honours; a later expiry is re-armed when this one fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const ROOMS_OVER_BUDGET = 'Too many subscription changes; retry in a few seconds';
-/**
- * Events of one connection waiting for an answer (a slow backend holds the queue), at least: past a second's worth of
- * the rate budget or this, more are refused rather than kept, so that a client's memory on the server stays bounded
- * whatever the backend does, and a burst within the budget is never refused.
- */
-const MIN_PENDING_EVENTS = 32;
 
 /** One client connection's protocol, whatever its transport. */
 export class Session {
   readonly id: string;
   readonly transport: SessionTransport['kind'];
   readonly #rooms: RoomMembership;
-  #authTimer: NodeJS.Timeout | undefined;
-  #expiryTimer: NodeJS.Timeout | undefined;
-  #rateLimitedNotice = 0;
-  /** Events accepted and not yet answered, and the chain that handles them in order. */
-  #pending = 0;
-  #queue: Promise<void> = Promise.resolve();
-  /** Sustained flooding was seen: the connection is closing once what it sent before is answered. */
-  #abusive = false;
+  readonly #events: EventQueue;
   /** Why the server ended the connection, once it decided to (its last words are still sent). */
   #closing: ServerDisconnect | undefined;
   #closed = false;
@@ -97,6 +43,15 @@ export class Session {
     this.id = link.id;
     this.transport = link.kind;
     this.#rooms = new RoomMembership(link);
+    this.#events = new EventQueue(
+      {
+        id: this.id,
+        refuse: (message, ack) => this.error('rate_limited', message, ack),
+        countSilentRefusal: () => this.deps.metrics.clientEventsRejected.inc({ code: 'rate_limited' }),
+        endForAbuse: () => this.close('abuse'),
+      },
+      deps.limits,
+    );
   }
 
   /**
@@ -109,19 +64,17 @@ export class Session {
     if (options.recovered === true) this.#rooms.assume(roomPlan(this.state));
     if (options.handshake !== undefined) {
       const { handshake } = options;
-      void this.#enqueue(() => this.#accept(handshake));
+      void this.#events.run(() => this.#accept(handshake));
     } else if (options.recoveryToken !== undefined && isAuthenticated(this.state)) {
       const { recoveryToken } = options;
-      void this.#enqueue(() => this.#recoverWith(recoveryToken));
+      void this.#events.run(() => this.#recoverWith(recoveryToken));
     } else if (isAuthenticated(this.state)) {
       this.#resume();
     } else {
       // From the first connect, not this one: a recovered session must not restart its deadline.
-      const deadline = Math.max(0, this.state.connectedAt + this.deps.authTimeoutMs - Date.now());
-      this.#authTimer = setTimeout(() => {
+      this.deps.authDeadlines.schedule(this, this.state.connectedAt + this.deps.authTimeoutMs, () => {
         if (!isAuthenticated(this.state)) this.fail('auth_timeout');
-      }, deadline);
-      this.#authTimer.unref();
+      });
     }
   }
 
@@ -138,21 +91,13 @@ export class Session {
     this.#armExpiry();
   }
 
-  /**
-   * A recovered client's handshake token: another user's is `User ID mismatch`; a refresh (valid, same user, expiring
-   * no earlier) is applied; anything else (the stale token the client first connected with, say, while it refreshed
-   * the session with `authenticate` since) leaves the session as it was stored, which must still be valid itself.
-   */
+  /** A recovered client's handshake token (see `recoveryOutcome`), before any of its events. */
   async #recoverWith(raw: unknown): Promise<void> {
-    const state = this.state as AuthenticatedState;
-    const token = await this.deps.verifier.verify(raw).catch((err: unknown) => (err instanceof AuthError ? err : undefined));
+    const verified = await this.deps.verifier.verify(raw).catch((err: unknown) => (err instanceof AuthError ? err : undefined));
     if (this.#closed) return;
-    if (token !== undefined && !(token instanceof AuthError)) {
-      if (token.userId !== state.userId) return this.fail('user_mismatch');
-      if (supersedes(token, state)) return this.#accept(token, undefined, { greet: false });
-    } else if (state.expiresAt !== undefined && state.expiresAt <= Date.now()) {
-      return this.fail(token?.reason ?? 'token_expired');
-    }
+    const outcome = recoveryOutcome(verified ?? new AuthError('invalid_token'), this.state as AuthenticatedState, Date.now());
+    if (outcome.kind === 'fail') return this.fail(outcome.reason);
+    if (outcome.kind === 'apply') return this.#accept(outcome.token, undefined, { greet: false });
     this.#resume();
   }
 
@@ -162,20 +107,10 @@ export class Session {
    * arrival. Never throws: bad input gets an `error` answer.
    */
   async handle(event: string, payload: unknown, ack?: Ack): Promise<void> {
-    if (this.#closed || this.#abusive) return;
+    if (this.#closed || this.#events.abusive) return;
     this.state.lastActivityAt = Date.now();
-    if (!(await this.#withinRateLimit(ack))) return;
-    if (this.#pending >= Math.max(MIN_PENDING_EVENTS, this.deps.eventsPerSecond)) {
-      return this.error('rate_limited', 'Too many events waiting for an answer', ack);
-    }
-    return this.#enqueue(() => this.#process(event, payload, ack));
-  }
-
-  #enqueue(work: () => Promise<void> | void): Promise<void> {
-    this.#pending++;
-    const done = this.#queue.then(work).finally(() => this.#pending--);
-    this.#queue = done;
-    return done;
+    if (!(await this.#events.admit(ack))) return;
+    return this.#events.run(() => this.#process(event, payload, ack));
   }
 
   async #process(event: string, payload: unknown, ack?: Ack): Promise<void> {
@@ -198,11 +133,11 @@ export class Session {
 
   /** A message the transport could not even decode (raw WebSocket: not JSON, unknown type): counted and answered. */
   async handleUndecodable(message: string): Promise<void> {
-    if (this.#closed || this.#abusive) return;
+    if (this.#closed || this.#events.abusive) return;
     this.state.lastActivityAt = Date.now();
-    if (!(await this.#withinRateLimit())) return;
+    if (!(await this.#events.admit())) return;
     // In the queue, so that its answer comes in order with the others'.
-    return this.#enqueue(() => this.error('invalid_payload', message));
+    return this.#events.run(() => this.error('invalid_payload', message));
   }
 
   /** Sends an answer as its event and to the client's acknowledgement, if it passed one. */
@@ -260,14 +195,11 @@ export class Session {
     if (this.#closed) return;
     this.#closed = true;
     this.deps.metrics.disconnects.inc({ transport: this.transport, reason: this.#closing ?? 'client' });
-    clearTimeout(this.#authTimer);
-    clearTimeout(this.#expiryTimer);
-    this.#authTimer = this.#expiryTimer = undefined;
+    this.deps.authDeadlines.cancel(this);
+    this.deps.expiries.cancel(this);
     this.#rooms.stop();
     this.deps.registry.remove(this);
-    void this.deps.eventLimiter.delete(this.id);
-    void this.deps.abuseLimiter.delete(this.id);
-    void this.deps.roomLimiter.delete(this.id);
+    this.deps.limits.forget(this.id);
   }
 
   get closed(): boolean {
@@ -279,16 +211,10 @@ export class Session {
     return { sessionId: this.id, transport: this.transport, clientAddress: this.link.clientAddress };
   }
 
-  /** Validates the payload against the protocol table, runs the event's handler, answers with the table's event. */
+  /** Runs the event's handler (protocol table: schema, handler, answer) and sends its answer. */
   async #dispatch(event: Exclude<ClientEvent, 'authenticate'>, payload: unknown, ack?: Ack): Promise<void> {
-    if (!isPlainPayload(payload)) throw new ProtocolError('invalid_payload', 'Invalid payload: expected a JSON object');
-    const spec = CLIENT_EVENTS[event];
-    const parsed = spec.payload.safeParse(payload);
-    if (!parsed.success) throw new ProtocolError('invalid_payload', describeIssue(parsed.error));
-    const handler = HANDLERS[event] as (ctx: HandlerContext, payload: unknown) => object | Promise<object>;
-    const answer = await handler(this.#context(), parsed.data);
-    if (this.#closed) return;
-    this.reply(spec.answer, { ...answer, timestamp: Date.now() } as ServerMessages[typeof spec.answer], ack);
+    const answer = await answerEvent(event, payload, this.#context());
+    if (!this.#closed) this.reply(answer.event, answer.payload, ack);
   }
 
   #context(): HandlerContext {
@@ -318,16 +244,8 @@ export class Session {
    * Charges the room joins and leaves that moving to `next` takes to the connection's room budget, before any is made:
    * false (and nothing to change) when the budget cannot cover them now.
    */
-  async #chargeRooms(next: SessionState): Promise<boolean> {
-    const changes = roomChangeCount(this.#rooms.plan, roomPlan(next));
-    if (changes === 0) return true;
-    try {
-      await this.deps.roomLimiter.consume(this.id, changes);
-      return true;
-    } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) return false;
-      throw rejection;
-    }
+  #chargeRooms(next: SessionState): Promise<boolean> {
+    return this.deps.limits.chargeRooms(this.id, roomChangeCount(this.#rooms.plan, roomPlan(next)));
   }
 
   async #authenticate(payload: unknown, ack?: Ack): Promise<void> {
@@ -358,83 +276,26 @@ export class Session {
     const { registry, maxConnectionsPerUser } = this.deps;
     if (registry.countForUser(token.userId, this.id) >= maxConnectionsPerUser) return this.fail('too_many_connections', ack);
     const refresh = isAuthenticated(this.state);
-    const entitlement = token.entitlement === '*' ? '*' : [...token.entitlement];
-    const scope = rescope(this.state.scope, token.entitlement);
+    const next = withToken(this.state, token);
     // A refresh that moves many rooms (a token of other accounts) is charged like a subscription change.
-    const next: SessionState = { ...this.state, userId: token.userId, entitlement };
-    if (scope === undefined) delete next.scope;
-    else next.scope = scope;
     if (!(await this.#chargeRooms(next))) return this.error('rate_limited', ROOMS_OVER_BUDGET, ack);
     if (this.#closed) return;
     if (this.deps.isRevoked?.(token.userId, token.issuedAt) === true) return this.fail('session_revoked', ack);
-    this.state.userId = token.userId;
-    this.state.entitlement = entitlement;
-    if (scope === undefined) delete this.state.scope;
-    else this.state.scope = scope;
-    if (token.expiresAt === undefined) delete this.state.expiresAt;
-    else this.state.expiresAt = token.expiresAt;
-    if (token.issuedAt === undefined) delete this.state.issuedAt;
-    else this.state.issuedAt = token.issuedAt;
-    clearTimeout(this.#authTimer);
-    this.#authTimer = undefined;
+    adopt(this.state, next);
+    this.deps.authDeadlines.cancel(this);
     registry.bindUser(this, token.userId);
     this.#armExpiry();
     // A narrower entitlement leaves its rooms before the client is told it is in effect.
     await this.#syncRooms();
     if (this.#closed) return;
     this.deps.logger.info({ ...this.#logFields(), userId: token.userId, refresh }, 'authenticated');
-    if (!options.greet) return;
-    this.reply(
-      'auth_success',
-      {
-        message: 'Authentication successful',
-        userId: token.userId,
-        accountIds: entitlementToList(token.entitlement),
-        heartbeatTimeoutMs: this.deps.heartbeatTimeoutMs,
-        timestamp: Date.now(),
-      },
-      ack,
-    );
+    if (options.greet) this.reply('auth_success', authSuccess(token, this.deps.heartbeatTimeoutMs), ack);
   }
 
+  /** `auth_failed {reason: "Token expired"}` at the token's `exp`, unless a fresh token came first. */
   #armExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    this.#expiryTimer = undefined;
-    const expiresAt = this.state.expiresAt;
-    if (expiresAt === undefined) return;
-    const delay = Math.max(0, expiresAt - Date.now());
-    this.#expiryTimer = setTimeout(() => {
-      if (this.state.expiresAt !== undefined && this.state.expiresAt <= Date.now()) this.fail('token_expired');
-      else this.#armExpiry();
-    }, Math.min(delay, MAX_TIMER_MS));
-    this.#expiryTimer.unref();
-  }
-
-  /** Per-connection event budget; sustained excess disconnects. */
-  async #withinRateLimit(ack?: Ack): Promise<boolean> {
-    try {
-      await this.deps.eventLimiter.consume(this.id);
-      return true;
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
-    }
-    try {
-      await this.deps.abuseLimiter.consume(this.id);
-    } catch {
-      // Sustained flooding: what was accepted before is still answered, then the connection ends; nothing more is taken.
-      if (!this.#abusive) void this.#enqueue(() => this.close('abuse'));
-      this.#abusive = true;
-      return false;
-    }
-    // One `rate_limited` event per second is enough to tell the client; acks always get their answer. Every refusal
-    // is counted, told or not.
-    const now = Date.now();
-    if (ack !== undefined || now - this.#rateLimitedNotice >= 1000) {
-      if (ack === undefined) this.#rateLimitedNotice = now;
-      this.error('rate_limited', SOCKET_ERRORS.rate_limited, ack);
-    } else {
-      this.deps.metrics.clientEventsRejected.inc({ code: 'rate_limited' });
-    }
-    return false;
+    const { expiresAt } = this.state;
+    if (expiresAt === undefined) this.deps.expiries.cancel(this);
+    else this.deps.expiries.schedule(this, expiresAt, () => this.fail('token_expired'));
   }
 }
