@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransportKind } from '../client/src/transports/transport.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { runClusterChaos, type ClusterChaosReport } from './helpers/cluster-chaos.js';
+import { clientTraffic, runClusterChaos, type ClusterChaosReport } from './helpers/cluster-chaos.js';
 import { nginxAvailable } from './helpers/nginx.js';
-import { eventually, httpFrom, NginxCluster } from './helpers/nginx-cluster.js';
+import { httpFrom, NginxCluster } from './helpers/nginx-cluster.js';
 import { redisAvailable } from './helpers/redis.js';
 import { closeSdkClients, sdkClient } from './helpers/sdk-client.js';
 import { TEST_APP_SECRET } from './helpers/server.js';
@@ -28,8 +28,12 @@ const CLUSTER_ENV = {
   MAX_CONNECTIONS_PER_USER: '50',
 };
 
-/** The stream and its faults: about 300 webhooks at a steady pace, 8 random transport drops of up to 300 ms. */
-const STREAM = { webhooks: 300, paceMs: 15, cuts: 8, maxOutageMs: 300 } as const;
+/**
+ * The stream and its faults: webhooks at a steady pace, 8 random transport drops of up to 300 ms among the first 200,
+ * the two instance faults from the 50th on, then 50 more (the wait for nginx to take the restarted instance again,
+ * about 10 s, makes a run some 600 webhooks long).
+ */
+const STREAM = { webhooks: 200, tail: 50, maxWebhooks: 1500, paceMs: 15, cuts: 8, maxOutageMs: 300 } as const;
 
 /** `CHAOS_SEEDS=1,2,3` (or `CHAOS_SEED=<n>`) replays runs: the seed decides where the cuts fall and how long they last. */
 const seedOverride = (process.env.CHAOS_SEEDS ?? process.env.CHAOS_SEED)
@@ -46,6 +50,13 @@ let nextAccount = 0;
 const newAccount = () => `178414055${String(++nextAccount).padStart(8, '0')}`;
 
 const reports: ClusterChaosReport[] = [];
+
+/** A report without its timeline (which goes to the run's artifact file only). */
+const outline = (report: ClusterChaosReport): Omit<ClusterChaosReport, 'timeline'> => {
+  const copy: Partial<ClusterChaosReport> = { ...report };
+  delete copy.timeline;
+  return copy as Omit<ClusterChaosReport, 'timeline'>;
+};
 
 /** Sums per transport, for the closing note. */
 function summary(all: readonly ClusterChaosReport[]) {
@@ -80,8 +91,8 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
   let cluster: NginxCluster;
   /** Client addresses not used yet, by the instance nginx hashes them to. */
   let addresses: string[][] = [];
-  /** Meta's senders: one address hashed to each instance, so that both receive webhooks. */
-  let webhookAddresses: string[] = [];
+  /** Meta's senders: one address hashed to each instance (by index), so that both receive webhooks. */
+  let senders: string[] = [];
 
   const addressOn = (instance: number): string => {
     const address = addresses[instance]?.shift();
@@ -93,18 +104,20 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
     cluster = await NginxCluster.start({ instances: 2, env: CLUSTER_ENV });
     // One address per chaos run and per pinned-client test, one webhook sender per instance, and a spare.
     addresses = await cluster.addressesByInstance(Math.ceil(RUNS.length / 2) + 3);
-    webhookAddresses = [addressOn(0), addressOn(1)];
+    senders = [addressOn(0), addressOn(1)];
   }, 60_000);
 
   afterAll(async () => {
     await closeSdkClients();
+    // nginx's own account: "no live upstreams" means it had no instance to send a request to.
     const nginxErrors = cluster?.nginx.errors().split('\n') ?? [];
-    console.log(`nginx error log: ${nginxErrors.length} lines, ${nginxErrors.filter((l) => l.includes('no live upstreams')).length} "no live upstreams"\n${nginxErrors.slice(0, 40).join('\n')}`);
+    console.log(`nginx error log: ${nginxErrors.filter((l) => l.includes('no live upstreams')).length} "no live upstreams" lines`);
     await cluster?.stop();
     if (reports.length === 0) return;
     const table = summary(reports);
     console.log(`cluster chaos summary:\n${table.map((row) => JSON.stringify(row)).join('\n')}`);
-    writeFileSync('test-artifacts/sdk-chaos-cluster-summary.json', `${JSON.stringify({ summary: table, runs: reports }, null, 2)}\n`);
+    const runs = reports.map(outline);
+    writeFileSync('test-artifacts/sdk-chaos-cluster-summary.json', `${JSON.stringify({ summary: table, runs }, null, 2)}\n`);
   }, 30_000);
 
   /** A signed flat webhook through nginx from one of Meta's senders; its status (0: no answer). */
@@ -128,12 +141,12 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         ...STREAM,
         // Alternate the client's home instance from run to run.
         clientAddress: addressOn(run % 2),
-        webhookAddresses,
+        senders,
         userId: `cluster-chaos-${transport}-${seed}`,
         accountId: newAccount(),
       });
       reports.push(report);
-      console.log(`cluster chaos report: ${JSON.stringify(report)}`);
+      console.log(`cluster chaos report: ${JSON.stringify(outline(report))}`);
       writeFileSync(`test-artifacts/sdk-chaos-cluster-${transport}-${seed}.json`, `${JSON.stringify(report, null, 2)}\n`);
 
       // The faults really happened: every random drop, a graceful restart and a SIGKILL of the client's instance.
@@ -147,8 +160,10 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         expect(fault.clientBackWhileDown, `back while down after ${fault.kind}`).toBe(true);
         expect(fault.clientBackOn, `back on the other instance after ${fault.kind}`).toBe(1 - fault.instance);
       }
-      // The cluster kept taking webhooks through nginx while instances went away (a refusal is Meta's to retry).
-      expect(report.accepted).toBeGreaterThan(report.webhooksSent / 2);
+      // The cluster kept taking webhooks through nginx while instances went away: nginx passed them to the instance
+      // that was up. Refused are only those in flight when an instance died or arrived while one drained (503), for
+      // Meta to retry.
+      expect(report.accepted, report.answers).toBeGreaterThanOrEqual(report.webhooksSent * 0.8);
       // Exactly once, in order, nothing invented.
       expect(report.duplicates).toBe(0);
       expect(report.outOfOrder).toBe(0);
@@ -167,6 +182,8 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
       const address = addressOn(home);
       const userId = `cluster-pinned-${transport}`;
       const accountId = newAccount();
+      // Both instances in nginx's rotation (a chaos run's last fault may have left one out for a while).
+      for (const [index, sender] of senders.entries()) await cluster.awaitRotation(index, sender);
       const proxy = await TcpProxy.start(cluster.url, { localAddress: address });
       const r = sdkClient(proxy.url, { transport, claims: { userId, accountIds: [accountId] } });
       try {
@@ -183,7 +200,7 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         // While it is down: a webhook whose sender nginx hashes to the dead instance is taken by the other one, and
         // reaches the client there.
         const whileDown = flatEvent({ accountId, comment: { text: 'while the home instance is down' } });
-        expect(await postThroughNginx(webhookAddresses[home] as string, whileDown)).toBe(200);
+        expect(await postThroughNginx(senders[home] as string, whileDown)).toBe(200);
         await r.received(whileDown.id as string, 5000);
 
         await cluster.start(home);
@@ -192,30 +209,23 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         expect(await cluster.locate(userId)).toBe(other);
         // nginx tries the failed instance again once its fail_timeout (10 s by default) has passed since the last
         // failure; until then, new connections from the client's address go to the other instance.
-        const routedHomeAfterMs = await eventually(
-          async () => ((await cluster.upstreamOf(address)) === home ? Date.now() - restartedAt : undefined),
-          `nginx routing ${address} to instance ${home} again`,
-          20_000,
-          250,
-        );
+        await cluster.awaitRotation(home, address);
+        const routedHomeAfterMs = Date.now() - restartedAt;
         // The next drop brings the client home.
         proxy.cut();
         await r.reached('connected', 3, 15_000);
         expect(await cluster.locate(userId)).toBe(home);
         const afterHome = flatEvent({ accountId, comment: { text: 'home again' } });
-        expect(await postThroughNginx(webhookAddresses[other] as string, afterHome)).toBe(200);
+        expect(await postThroughNginx(senders[other] as string, afterHome)).toBe(200);
         await r.received(afterHome.id as string, 5000);
         expect(r.ids).toEqual([whileDown.id, afterHome.id]);
 
         // nginx's side, for the report: the client's requests since the kill, as `status@instances tried`. A
         // WebSocket's line is written when it ends, so the client is closed first.
         await r.client.close();
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        const since = cluster
-          .linesOf(address)
-          .slice(linesBefore)
-          .filter((l) => l.path === '/socket.io/' || l.path === '/ws/notifications')
-          .map((l) => `${l.status}@${l.upstream.split(', ').map((u) => cluster.instanceOfUpstream(u)).join('+')}`);
+        const since = (await clientTraffic(cluster, address, linesBefore)).map(
+          (l) => `${l.status}@${l.upstream.split(', ').map((u) => cluster.instanceOfUpstream(u)).join('+')}`,
+        );
         console.log(
           `pinned client over ${transport}: on instance ${home}, killed; back on instance ${other} after ${backAfterMs} ms; ` +
             `instance ${home} restarted; nginx routed its address home ${routedHomeAfterMs} ms after the restart; the next ` +

@@ -181,6 +181,17 @@ export class NginxCluster {
     return this.instanceOfUpstream(line.upstream);
   }
 
+  /**
+   * Resolves once nginx passes requests from `probe` (an address hashed to `index`) to that instance: after a refused
+   * connection nginx leaves an instance out for `fail_timeout` (10 s unless the `server` line says otherwise), and
+   * tries it again only then. Returns how long that took.
+   */
+  async awaitRotation(index: number, probe: string, ms = 30_000): Promise<number> {
+    const started = Date.now();
+    await eventually(async () => ((await this.upstreamOf(probe)) === index ? true : undefined), `nginx passing requests to instance ${index} again`, ms, 250);
+    return Date.now() - started;
+  }
+
   /** Client addresses 127.0.0.<from..> sorted by the instance nginx hashes them to, `perInstance` each (bounded). */
   async addressesByInstance(perInstance: number, from = 2): Promise<string[][]> {
     const byInstance = this.slots.map((): string[] => []);
