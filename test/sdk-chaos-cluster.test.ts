@@ -1,13 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransportKind } from '../client/src/transports/transport.js';
-import { signatureHeader } from '../src/webhooks/signature.js';
 import { clientTraffic, runClusterChaos, type ClusterChaosReport } from './helpers/cluster-chaos.js';
 import { nginxAvailable } from './helpers/nginx.js';
-import { httpFrom, NginxCluster } from './helpers/nginx-cluster.js';
+import { NginxCluster } from './helpers/nginx-cluster.js';
 import { redisAvailable } from './helpers/redis.js';
 import { closeSdkClients, sdkClient } from './helpers/sdk-client.js';
-import { TEST_APP_SECRET } from './helpers/server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { flatEvent } from './helpers/webhooks.js';
 
@@ -125,17 +123,6 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
     writeFileSync('test-artifacts/sdk-chaos-cluster-summary.json', `${JSON.stringify({ summary: table, runs }, null, 2)}\n`);
   }, 30_000);
 
-  /** A signed flat webhook through nginx from one of Meta's senders; its status (0: no answer). */
-  async function postThroughNginx(from: string, event: Record<string, unknown>): Promise<number> {
-    const body = Buffer.from(JSON.stringify(event));
-    const res = await httpFrom(from, `${cluster.url}/api/webhooks/instagram`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-hub-signature-256': signatureHeader(body, TEST_APP_SECRET) },
-      body,
-    });
-    return res.status;
-  }
-
   it.each(RUNS)(
     'over $transport (seed $seed): while webhooks stream in, the client is dropped at random, its instance is restarted, then killed: every notification answered 200 is delivered once and in order, or gap fired',
     async ({ transport, seed }) => {
@@ -205,7 +192,7 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         // While it is down: a webhook whose sender nginx hashes to the dead instance is taken by the other one, and
         // reaches the client there.
         const whileDown = flatEvent({ accountId, comment: { text: 'while the home instance is down' } });
-        expect(await postThroughNginx(senders[home] as string, whileDown)).toBe(200);
+        expect(await cluster.postWebhook(senders[home] as string, whileDown)).toBe(200);
         await r.received(whileDown.id as string, 5000);
 
         await cluster.start(home);
@@ -221,7 +208,7 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         await r.reached('connected', 3, 15_000);
         expect(await cluster.locate(userId)).toBe(home);
         const afterHome = flatEvent({ accountId, comment: { text: 'home again' } });
-        expect(await postThroughNginx(senders[other] as string, afterHome)).toBe(200);
+        expect(await cluster.postWebhook(senders[other] as string, afterHome)).toBe(200);
         await r.received(afterHome.id as string, 5000);
         expect(r.ids).toEqual([whileDown.id, afterHome.id]);
 

@@ -1,10 +1,8 @@
 import type { TransportKind } from '../../client/src/transports/transport.js';
-import { signatureHeader } from '../../src/webhooks/signature.js';
 import { random } from './chaos.js';
 import type { AccessLine } from './nginx.js';
-import { httpFrom, type NginxCluster } from './nginx-cluster.js';
+import type { NginxCluster } from './nginx-cluster.js';
 import { sdkClient, type SdkRecorder } from './sdk-client.js';
-import { TEST_APP_SECRET } from './server.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { flatEvent } from './webhooks.js';
 
@@ -104,22 +102,6 @@ export interface ClusterChaosReport {
    * this is what tells a lost notification's story.
    */
   timeline: string[];
-}
-
-/** A signed flat webhook through nginx from `address`: its status, or 0 when no answer came. */
-async function postWebhook(cluster: NginxCluster, address: string, event: Record<string, unknown>): Promise<number> {
-  const body = Buffer.from(JSON.stringify(event));
-  try {
-    const res = await httpFrom(address, `${cluster.url}/api/webhooks/instagram`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-hub-signature-256': signatureHeader(body, TEST_APP_SECRET) },
-      body,
-      timeoutMs: 5000,
-    });
-    return res.status;
-  } catch {
-    return 0;
-  }
 }
 
 /**
@@ -260,7 +242,7 @@ export async function runClusterChaos(cluster: NginxCluster, options: ClusterCha
       const event = flatEvent({ accountId: options.accountId, comment: { text: `cluster chaos ${i}` } });
       indexOf.set(event.id as string, i);
       const sender = i % options.senders.length;
-      const status = await postWebhook(cluster, options.senders[sender] as string, event);
+      const status = await cluster.postWebhook(options.senders[sender] as string, event);
       note(`w${i} ${status} via ${sender}`);
       sent.push({ id: event.id as string, status });
       await new Promise((resolve) => setTimeout(resolve, options.paceMs));
@@ -273,7 +255,7 @@ export async function runClusterChaos(cluster: NginxCluster, options: ClusterCha
     let controlStatus = 0;
     for (let tries = 0; tries < 50 && controlStatus !== 200; tries++) {
       if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-      controlStatus = await postWebhook(cluster, options.senders[0] as string, control);
+      controlStatus = await cluster.postWebhook(options.senders[0] as string, control);
     }
     sent.push({ id: control.id as string, status: controlStatus });
     await r.received(control.id as string, 20_000);

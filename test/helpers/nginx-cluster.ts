@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { signatureHeader } from '../../src/webhooks/signature.js';
 import { startNginx, type AccessLine, type RunningNginx } from './nginx.js';
 import { freePort, spawnServer, waitForOk, type SpawnedServer } from './process.js';
 import { startRedis, type RedisServer } from './redis.js';
@@ -235,6 +236,25 @@ export class NginxCluster {
       const holding = await this.instancesHolding(userId);
       return holding.length === 1 ? holding[0] : undefined;
     }, `exactly one instance holding a connection of ${userId}`, ms);
+  }
+
+  /**
+   * A signed webhook POSTed through nginx from `from`, as Meta would send it: the status, or 0 when no answer came
+   * (the connection failed or nothing came within `timeoutMs`).
+   */
+  async postWebhook(from: string, event: Record<string, unknown>, timeoutMs = 5000): Promise<number> {
+    const body = Buffer.from(JSON.stringify(event));
+    try {
+      const res = await httpFrom(from, `${this.url}/api/webhooks/instagram`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signatureHeader(body, TEST_APP_SECRET) },
+        body,
+        timeoutMs,
+      });
+      return res.status;
+    } catch {
+      return 0;
+    }
   }
 
   /** nginx's access log lines of one client address, oldest first. */
