@@ -181,14 +181,14 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
       try {
         await r.reached('connected', 1, 10_000);
         // Stickiness: nginx put it on the instance its address hashes to.
-        expect(await cluster.locate(userId)).toBe(home);
+        expect(await cluster.locate()).toBe(home);
         const linesBefore = cluster.linesOf(address).length;
 
         const killedAt = Date.now();
         await cluster.kill(home);
         await r.reached('connected', 2, 15_000);
         const backAfterMs = Date.now() - killedAt;
-        expect(await cluster.locate(userId)).toBe(other);
+        expect(await cluster.locate()).toBe(other);
         // While it is down: a webhook whose sender nginx hashes to the dead instance is taken by the other one, and
         // reaches the client there.
         const whileDown = flatEvent({ accountId, comment: { text: 'while the home instance is down' } });
@@ -198,7 +198,7 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         await cluster.start(home);
         const restartedAt = Date.now();
         // A live connection is not moved: the client stays where it is (the positive control: it is still served).
-        expect(await cluster.locate(userId)).toBe(other);
+        expect(await cluster.locate()).toBe(other);
         // nginx tries the failed instance again once its fail_timeout (10 s by default) has passed since the last
         // failure; until then, new connections from the client's address go to the other instance.
         await cluster.awaitRotation(home, address);
@@ -206,7 +206,7 @@ describe.skipIf(!HAS_REDIS)('cluster chaos: two instances on Redis behind nginx,
         // The next drop brings the client home.
         proxy.cut();
         await r.reached('connected', 3, 15_000);
-        expect(await cluster.locate(userId)).toBe(home);
+        expect(await cluster.locate()).toBe(home);
         const afterHome = flatEvent({ accountId, comment: { text: 'home again' } });
         expect(await cluster.postWebhook(senders[other] as string, afterHome)).toBe(200);
         await r.received(afterHome.id as string, 5000);

@@ -36,12 +36,12 @@ export interface InstanceFault {
   readonly kind: 'SIGTERM' | 'SIGKILL';
   /** Index of the webhook the fault was injected before. */
   readonly atWebhook: number;
-  /** The instance the client was on (admin API), the one stopped. */
+  /** The instance the client was on (its own metrics), the one stopped. */
   readonly instance: number;
   readonly exitCode: number | null;
   /** The client was connected again (through nginx) before the instance came back. */
   readonly clientBackWhileDown: boolean;
-  /** Where it was then (admin API of the running instances). */
+  /** Where it was then (the running instances' metrics). */
   readonly clientBackOn: number | undefined;
   /** From the signal to the client connected again. */
   readonly clientBackAfterMs: number | undefined;
@@ -166,7 +166,7 @@ export async function runClusterChaos(cluster: NginxCluster, options: ClusterCha
 
   /** Stops the instance the client is on, keeps it down until the client is back elsewhere, starts it again. */
   const restartClientInstance = async (kind: InstanceFault['kind'], atWebhook: number): Promise<InstanceFault> => {
-    const instance = await cluster.locate(options.userId);
+    const instance = await cluster.locate();
     const before = connectedCount();
     const signalledAt = Date.now();
     note(`${kind} instance ${instance} (the client's)`);
@@ -178,7 +178,7 @@ export async function runClusterChaos(cluster: NginxCluster, options: ClusterCha
       // connection cannot be to this instance until it is started again.
       await r.until(() => connectedCount() > before && r.client.state === 'connected', 'the client connected again', 15_000);
       clientBackAfterMs = Date.now() - signalledAt;
-      clientBackOn = await cluster.locate(options.userId);
+      clientBackOn = await cluster.locate();
       note(`client back on instance ${clientBackOn}`);
     } catch {
       // reported as clientBackWhileDown: false

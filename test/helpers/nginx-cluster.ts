@@ -6,9 +6,6 @@ import { freePort, spawnServer, waitForOk, type SpawnedServer } from './process.
 import { startRedis, type RedisServer } from './redis.js';
 import { TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN } from './server.js';
 
-/** Bearer token of the instances' admin API, reached directly (nginx refuses it). */
-export const CLUSTER_ADMIN_TOKEN = 'nginx-cluster-admin-token';
-
 /**
  * One instance of the cluster: a fixed port (nginx's upstream list names it), served by one process after another.
  * `generation` counts the processes that have served it.
@@ -16,7 +13,7 @@ export const CLUSTER_ADMIN_TOKEN = 'nginx-cluster-admin-token';
 export interface ClusterInstance {
   readonly index: number;
   readonly port: number;
-  /** The instance itself, bypassing nginx (admin API, readiness). */
+  /** The instance itself, bypassing nginx (metrics, readiness). */
   readonly url: string;
   /** `127.0.0.1:<port>`: how nginx's access log names it. */
   readonly upstream: string;
@@ -102,7 +99,6 @@ export class NginxCluster {
       INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
       INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
       REDIS_URL: redis.url,
-      ADMIN_TOKEN: CLUSTER_ADMIN_TOKEN,
       // Exactly nginx's address: the instances read the client's from the X-Forwarded-For nginx appends.
       TRUST_PROXY: '127.0.0.1',
       LOG_LEVEL: 'warn',
@@ -208,21 +204,23 @@ export class NginxCluster {
   }
 
   /**
-   * The running instances whose admin API lists a connection of `userId` (each instance lists its own connections).
-   * An instance that cannot answer (killed, starting) is left out.
+   * The running instances with an open socket connection (either transport), read from each instance's own
+   * `instantchat_active_connections` gauge: Prometheus scrapes instances one by one, so the series is per process
+   * (the admin API's list covers every instance in cluster mode and would not say which). An instance that cannot
+   * answer (killed, starting) is left out.
    */
-  async instancesHolding(userId: string): Promise<number[]> {
+  async instancesWithConnections(): Promise<number[]> {
     const holding: number[] = [];
     for (const slot of this.slots) {
       if (slot.process === undefined) continue;
       try {
-        const res = await fetch(`${slot.url}/api/admin/clients`, {
-          headers: { authorization: `Bearer ${CLUSTER_ADMIN_TOKEN}` },
-          signal: AbortSignal.timeout(3000),
-        });
+        const res = await fetch(`${slot.url}/metrics`, { signal: AbortSignal.timeout(3000) });
         if (!res.ok) continue;
-        const body = (await res.json()) as { clients: { userId: string | null }[] };
-        if (body.clients.some((c) => c.userId === userId)) holding.push(slot.index);
+        const open = (await res.text())
+          .split('\n')
+          .filter((line) => line.startsWith('instantchat_active_connections{'))
+          .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+        if (open > 0) holding.push(slot.index);
       } catch {
         // not answering: it holds nobody we can reach
       }
@@ -230,12 +228,16 @@ export class NginxCluster {
     return holding;
   }
 
-  /** The one instance holding `userId`'s connection, once there is exactly one (bounded). */
-  locate(userId: string, ms = 8000): Promise<number> {
+  /**
+   * The one instance holding the (single) client's connection, once exactly one instance has one (bounded): the
+   * tests that use it have one client at a time. A drained or reset connection leaves its instance's gauge at once;
+   * until then this waits.
+   */
+  locate(ms = 8000): Promise<number> {
     return eventually(async () => {
-      const holding = await this.instancesHolding(userId);
+      const holding = await this.instancesWithConnections();
       return holding.length === 1 ? holding[0] : undefined;
-    }, `exactly one instance holding a connection of ${userId}`, ms);
+    }, 'exactly one instance with an open connection', ms);
   }
 
   /**
