@@ -55,7 +55,7 @@ export interface ChaosReport {
 }
 
 /** mulberry32: a tiny seeded PRNG, so that a failing run can be replayed with its seed. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -15,7 +15,11 @@ export class TcpProxy {
     private readonly network: { down: boolean },
   ) {}
 
-  static async start(targetUrl: string): Promise<TcpProxy> {
+  /**
+   * `localAddress`: the address the relayed connections come from (a 127.0.0.x of the loopback /8), so that a proxy
+   * in front, hashing by client address, sees this relay as one client of its own.
+   */
+  static async start(targetUrl: string, options: { localAddress?: string } = {}): Promise<TcpProxy> {
     const target = new URL(targetUrl);
     const pairs = new Set<[Socket, Socket]>();
     const network = { down: false };
@@ -24,7 +28,11 @@ export class TcpProxy {
         client.resetAndDestroy();
         return;
       }
-      const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+      const upstream = createConnection({
+        host: target.hostname,
+        port: Number(target.port),
+        ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
+      });
       const pair: [Socket, Socket] = [client, upstream];
       pairs.add(pair);
       const end = () => {
