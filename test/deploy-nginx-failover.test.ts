@@ -9,8 +9,8 @@ import { flatEvent } from './helpers/webhooks.js';
  * cluster chaos test (sdk-chaos-cluster.test.ts) found that nginx then answers every request 502 ("no live
  * upstreams" in its error log) for up to 10 s although an instance is up and ready: its passive health check
  * (`max_fails=1 fail_timeout=10s` when the `server` lines say nothing) still counts the restarted instance as failed
- * for fail_timeout after the last connection it refused, and does not try it before then. Rendered with
- * `max_fails=0` (or a `fail_timeout` shorter than the restart) on the `server` lines, this test passes.
+ * for fail_timeout after the last connection it refused, and does not try it before then. README (and
+ * deploy/compose.yaml) therefore write `max_fails=1 fail_timeout=1s` after each `server`, as this test renders it.
  */
 
 const HAS_NGINX = nginxAvailable();

@@ -62,6 +62,13 @@ export interface RunningNginx {
  * instance). The main file around it plays the part of the nginx image's nginx.conf, with every path inside a
  * throwaway prefix directory so that it runs without root; nginx runs in the foreground and is ended by pid.
  */
+/**
+ * What README tells operators to write after each `server` in INSTANTCHAT_UPSTREAM: a refused connection takes an
+ * instance out of rotation for a second only, so that one restarted and the other lost soon after does not leave
+ * nginx with "no live upstreams" for nginx's default 10 s (test/deploy-nginx-failover.test.ts).
+ */
+export const SERVER_PARAMETERS = 'max_fails=1 fail_timeout=1s';
+
 export async function startNginx(upstreams: string[]): Promise<RunningNginx> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'nginx-test-'));
@@ -71,7 +78,7 @@ export async function startNginx(upstreams: string[]): Promise<RunningNginx> {
     join(dir, 'instantchat.conf'),
     renderTemplate(readFileSync(NGINX_TEMPLATE, 'utf8'), {
       INSTANTCHAT_LISTEN: `127.0.0.1:${port}`,
-      INSTANTCHAT_UPSTREAM: upstreams.map((u) => `server ${u};`).join(' '),
+      INSTANTCHAT_UPSTREAM: upstreams.map((u) => (u.includes(' ') ? `server ${u};` : `server ${u} ${SERVER_PARAMETERS};`)).join(' '),
     }),
   );
   const temp = (name: string) => join(dir, 'temp', name);

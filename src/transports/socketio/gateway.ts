@@ -6,7 +6,7 @@ import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
-import { assertSocketIoInternals, reviewRestoredSessions } from './socketio-internals.js';
+import { assertSocketIoInternals, completeRecovery } from './socketio-internals.js';
 import type { IoServer, IoSocket } from './types.js';
 
 export interface SocketIoGatewayOptions extends GatewayOptions {
@@ -39,7 +39,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     }),
     ...(options.adapter !== undefined && { adapter: options.adapter }),
   });
-  reviewRestoredSessions(io, (session, auth) =>
+  completeRecovery(io, (session, auth) =>
     reviewRecovery(session, auth, (token) => hub.verifier.verify(token), (state) => hub.isRevoked(state)),
   );
 

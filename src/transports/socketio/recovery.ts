@@ -2,7 +2,7 @@ import type { VerifiedToken } from '../../auth/claims.js';
 import { isEntitledTo } from '../../notifications/entitlement.js';
 import type { Notification } from '../../notifications/notification.js';
 import { supersedes, type SessionState } from '../../session/state.js';
-import type { RestoredSession } from './socketio-internals.js';
+import type { RecoveryReview, RestoredSession } from './socketio-internals.js';
 
 /**
  * What a recovered session is sent of what it missed. A refresh of the stored token in the reconnecting client's
@@ -17,20 +17,20 @@ export async function reviewRecovery(
   auth: Record<string, unknown> | undefined,
   verify: (token: unknown) => Promise<VerifiedToken>,
   isRevoked: (state: SessionState) => Promise<boolean> = async () => false,
-): Promise<RestoredSession | null> {
+): Promise<RecoveryReview> {
   const stored = session.data as SessionState;
   // A store that cannot answer (Redis away) restores nothing either: the handshake then decides.
-  if (await isRevoked(stored).catch(() => true)) return null;
+  if (await isRevoked(stored).catch(() => true)) return { session: null, admits: () => false };
   const fresh = typeof auth?.token === 'string' ? await verify(auth.token).catch(() => undefined) : undefined;
   const token = fresh !== undefined && supersedes(fresh, stored) ? fresh : undefined;
   const expiresAt = token !== undefined ? token.expiresAt : stored.expiresAt;
-  if (expiresAt !== undefined && expiresAt <= Date.now()) return { ...session, missedPackets: [] };
-  if (token === undefined) return session;
+  if (expiresAt !== undefined && expiresAt <= Date.now()) return { session: { ...session, missedPackets: [] }, admits: () => false };
+  if (token === undefined) return { session, admits: () => true };
   const entitlement = token.entitlement;
-  // A missed packet is the argument list of its emit: ['webhook_event', notification].
-  const missedPackets = session.missedPackets.filter((packet) => {
+  // A packet is the argument list of its emit: ['webhook_event', notification, offset?].
+  const admits = (packet: readonly unknown[]) => {
     const [event, notification] = packet as [string, Notification | undefined];
     return event !== 'webhook_event' || (notification !== undefined && isEntitledTo(entitlement, notification.accountId));
-  });
-  return { ...session, missedPackets };
+  };
+  return { session: { ...session, missedPackets: session.missedPackets.filter(admits) }, admits };
 }

@@ -17,6 +17,8 @@ export function assertSocketIoInternals(): void {
     typeof Adapter.prototype.restoreSession !== 'function' && 'socket.io-adapter Adapter#restoreSession',
     typeof (Namespace.prototype as unknown as Partial<SessionFactory>)._createSocket !== 'function' &&
       'socket.io Namespace#_createSocket',
+    typeof (Adapter.prototype as unknown as Partial<AdapterInternals>).apply !== 'function' && 'socket.io-adapter Adapter#apply',
+    typeof (Adapter.prototype as unknown as Partial<AdapterInternals>)._encode !== 'function' && 'socket.io-adapter Adapter#_encode',
   ].filter((name): name is string => typeof name === 'string');
   if (missing.length > 0) throw new Error(`Socket.IO internals this server relies on are gone: ${missing.join(', ')}`);
 }
@@ -35,39 +37,119 @@ export function writeEvent(socket: IoSocket, event: string, payload: unknown): v
 /** A session Socket.IO's adapter restores for a reconnecting client: its data, rooms and missed packets. */
 export type RestoredSession = NonNullable<Awaited<ReturnType<Adapter['restoreSession']>>>;
 
+/** What a review decides of a restored session: the session to restore (or none), and which packets it may get. */
+export interface RecoveryReview {
+  readonly session: RestoredSession | null;
+  /** Whether a packet (an emit's argument list) may reach this session: applied to the replay and the window alike. */
+  readonly admits: (packet: readonly unknown[]) => boolean;
+}
+
 type SessionFactory = { _createSocket(client: unknown, auth: Record<string, unknown>): Promise<unknown> };
+type BroadcastOptions = { rooms: Set<string>; except?: Set<string> };
+type ApplyCallback = (socket: unknown) => void;
+type PacketLike = { data?: unknown[] };
+interface AdapterInternals {
+  apply(opts: BroadcastOptions, callback: ApplyCallback): void;
+  _encode(packet: PacketLike, packetOpts: unknown): unknown;
+}
+
+/** One reconnection being restored: its handshake, what was replayed, and the broadcasts applied meanwhile. */
+interface Restoration {
+  readonly auth: Record<string, unknown>;
+  replayed: Set<string>;
+  admits: (packet: readonly unknown[]) => boolean;
+  readonly window: Array<{ packet: PacketLike; opts: BroadcastOptions; deliver: ApplyCallback }>;
+}
+
+/** A stream offset as the Redis streams adapter appends it to a broadcast packet's data (`<ms>-<seq>`). */
+const OFFSET = /^\d+-\d+$/;
+const offsetOf = (data: readonly unknown[] | undefined): string | undefined => {
+  const last = data?.at(-1);
+  return typeof last === 'string' && OFFSET.test(last) ? last : undefined;
+};
 
 /**
- * Lets `review` see, and change, a session the adapter restores, together with the reconnecting client's handshake
- * `auth` (its fresh token, say). Socket.IO writes a recovered session's missed packets in the socket's constructor,
- * before any middleware or connection handler runs: this is the only point where what is replayed can still be
- * decided. `Namespace#_createSocket` (which has the handshake) calls `Adapter#restoreSession` (which has the session):
- * the first is wrapped to hand the handshake to the second. Applies to the adapter in place: re-apply if
- * `io.adapter()` replaces it.
+ * Recovery, completed. Socket.IO restores a reconnecting client's session in `Namespace#_createSocket`: the adapter
+ * reads what the client missed (`Adapter#restoreSession`; in cluster mode, from the Redis stream), then the socket is
+ * built, which rejoins its rooms and replays what was read. A broadcast applied between the read and the rejoin
+ * reaches neither the replay nor the rooms, and is lost (cluster mode under load: test/recovery-under-load.test.ts).
+ * So, while a session is being restored, every broadcast the adapter applies to rooms (`Adapter#apply`, with the
+ * packet `Adapter#_encode` just encoded) is also kept, and once the socket is built each one it should have had and was
+ * not replayed (by stream offset) is delivered to it, before it is connected, in order.
+ *
+ * `review` sees, and may change, the session with the reconnecting client's handshake `auth` (a fresh token): this is
+ * the only point where what is replayed can still be decided, since the socket's constructor writes it. Applies to the
+ * adapter in place: re-apply if `io.adapter()` replaces it.
  */
-export function reviewRestoredSessions(
+export function completeRecovery(
   io: IoServer,
-  review: (session: RestoredSession, auth: Record<string, unknown> | undefined) => Promise<RestoredSession | null>,
+  review: (session: RestoredSession, auth: Record<string, unknown> | undefined) => Promise<RecoveryReview>,
 ): void {
   const nsp = io.of('/') as unknown as SessionFactory;
   const adapter = io.of('/').adapter;
-  const handshakes = new Map<string, Record<string, unknown>>();
+  const internals = adapter as unknown as AdapterInternals;
+  const restorations = new Map<string, Restoration>();
+
+  let encoded: PacketLike | undefined;
+  const encode = internals._encode.bind(adapter);
+  internals._encode = (packet, packetOpts) => {
+    encoded = packet;
+    return encode(packet, packetOpts);
+  };
+  const apply = internals.apply.bind(adapter);
+  internals.apply = (opts, callback) => {
+    // Adapter#broadcast encodes, then applies: the packet encoded last is this one's (other callers encode nothing).
+    const packet = encoded;
+    encoded = undefined;
+    apply(opts, callback);
+    if (restorations.size === 0 || packet === undefined || opts.rooms.size === 0) return;
+    for (const restoration of restorations.values()) restoration.window.push({ packet, opts, deliver: callback });
+  };
+
   const create = nsp._createSocket.bind(nsp);
   nsp._createSocket = async (client, auth) => {
     const pid = typeof auth?.pid === 'string' ? auth.pid : undefined;
-    if (pid !== undefined) handshakes.set(pid, auth);
+    if (pid === undefined) return create(client, auth);
+    const restoration: Restoration = { auth, replayed: new Set(), admits: () => true, window: [] };
+    restorations.set(pid, restoration);
     try {
-      return await create(client, auth);
+      const socket = (await create(client, auth)) as IoSocket;
+      if (socket.recovered) {
+        for (const { packet, opts, deliver } of restoration.window) {
+          const offset = offsetOf(packet.data);
+          if (offset !== undefined && restoration.replayed.has(offset)) continue;
+          if (!reaches(socket.rooms, opts) || !restoration.admits(packet.data ?? [])) continue;
+          deliver(socket);
+        }
+      }
+      return socket;
     } finally {
-      if (pid !== undefined) handshakes.delete(pid);
+      restorations.delete(pid);
     }
   };
+
   const restore = adapter.restoreSession.bind(adapter);
   adapter.restoreSession = async (pid, offset) => {
     const session = await restore(pid, offset);
+    const restoration = restorations.get(pid);
     // `null` is the adapter's own "no such session" (its type says otherwise): the client connects afresh.
-    return (session ? await review(session, handshakes.get(pid)) : session) as RestoredSession;
+    if (!session) return session;
+    const reviewed = await review(session, restoration?.auth);
+    if (restoration !== undefined) {
+      restoration.admits = reviewed.admits;
+      for (const packet of reviewed.session?.missedPackets ?? []) {
+        const replayed = offsetOf(packet);
+        if (replayed !== undefined) restoration.replayed.add(replayed);
+      }
+    }
+    return reviewed.session as RestoredSession;
   };
+}
+
+/** Whether a broadcast to `opts` reaches a socket in `rooms` (Socket.IO's own rule). */
+function reaches(rooms: ReadonlySet<string>, opts: BroadcastOptions): boolean {
+  const included = [...opts.rooms].some((room) => rooms.has(room));
+  return included && ![...(opts.except ?? [])].some((room) => rooms.has(room));
 }
 
 export type { SocketData };
