@@ -80,6 +80,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
       ...(recovered && token !== undefined && { recoveryToken: token }),
     });
     handshakeTokens.delete(socket);
+    forgetHandshake(socket);
     // `open` may have refused the socket at once (a recovered session whose token expired meanwhile): it is gone, and
     // its `disconnect` fired before the listener below existed, so it must not be counted.
     if (!socket.connected) return;
@@ -99,4 +100,15 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     });
   });
   return io;
+}
+
+/**
+ * What was read of the handshake is not kept for the connection's life: the HTTP request Engine.IO holds (Socket.IO's
+ * memory-usage advice: a few KiB per connection), its headers and the token in `auth`. Nothing reads them after the
+ * connection handler (the client address is computed once, above).
+ */
+function forgetHandshake(socket: IoSocket): void {
+  (socket.conn as unknown as { request: unknown }).request = null;
+  socket.handshake.headers = {};
+  socket.handshake.auth = {};
 }
