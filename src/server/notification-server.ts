@@ -11,6 +11,7 @@ import { createBackend } from '../cluster/backend.js';
 import type { Config } from '../config/config.js';
 import { createBroadcaster } from '../delivery/broadcaster.js';
 import { relayAcrossInstances } from '../delivery/cluster-fanout.js';
+import { DeferredDelivery } from '../delivery/deferred-delivery.js';
 import { socketIoEmitter } from '../delivery/socketio-emitter.js';
 import { WebSocketRooms } from '../delivery/websocket-rooms.js';
 import { createApp } from '../http/app.js';
@@ -108,12 +109,11 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const wsRooms = new WebSocketRooms(encodeNotification);
   const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
 
-  const publisher = createBroadcaster({
-    history,
-    metrics,
+  const deliveries = new DeferredDelivery(
+    [socketIoEmitter(io), wsRooms, ...(backend.clustered ? [relayAcrossInstances(io, wsRooms)] : [])],
     logger,
-    emitters: [socketIoEmitter(io), wsRooms, ...(backend.clustered ? [relayAcrossInstances(io, wsRooms)] : [])],
-  });
+  );
+  const publisher = createBroadcaster({ history, metrics, logger, emitters: [deliveries] });
   const ingest = createPublishOnce({ dedupe, publisher });
   const app = createApp({
     config,
@@ -134,6 +134,8 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
     notReady: () => (notReady = true),
     refuseNew: () => (draining = true),
     sayGoodbye: async (graceMs) => {
+      // What was accepted goes out before the goodbye.
+      deliveries.flush();
       hub.closeAll();
       hub.stop();
       // Long-polling clients fetch their goodbye with their next request: give them the grace to do so.
