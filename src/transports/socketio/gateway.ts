@@ -105,10 +105,21 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
 /**
  * What was read of the handshake is not kept for the connection's life: the HTTP request Engine.IO holds (Socket.IO's
  * memory-usage advice: a few KiB per connection), its headers and the token in `auth`. Nothing reads them after the
- * connection handler (the client address is computed once, above).
+ * connection handler (the client address is computed once, above). Engine.IO's upgrade response keeps a reference to
+ * the request until the TCP connection closes (its `close` listener on the socket), so the request is also emptied of
+ * its headers and URL: dropping the reference alone would free nothing.
  */
 function forgetHandshake(socket: IoSocket): void {
+  const request = socket.conn.request as { headers: unknown; rawHeaders: unknown; url: unknown; _query?: unknown } | null;
+  if (request !== null) {
+    request.headers = {};
+    request.rawHeaders = [];
+    request.url = '';
+    delete request._query;
+  }
   (socket.conn as unknown as { request: unknown }).request = null;
   socket.handshake.headers = {};
   socket.handshake.auth = {};
+  socket.handshake.url = '';
+  socket.handshake.time = '';
 }
