@@ -9,6 +9,11 @@ import type { Metrics } from '../observability/metrics.js';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Health checks and scrapes every few seconds would drown the log at info: they log at debug, whatever their status. */
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+/**
+ * An accepted webhook is logged once at info, by the webhook route ('webhook received', with its request id, outcome
+ * and counts): its request line goes to debug. Meta sends thousands an hour; two lines each doubled the logging cost.
+ */
+const WEBHOOK_PATH = '/api/webhooks/instagram';
 
 /** The request id of a request: its `X-Request-Id` when well formed, else a new UUID. */
 export function requestIdOf(req: IncomingMessage): string {
@@ -32,8 +37,10 @@ export function requestLogging(logger: Logger): RequestHandler {
     },
     customProps: (req: IncomingMessage) => ({ clientAddress: (req as Request).ip }),
     customLogLevel: (req, res, err) => {
-      if (QUIET_PATHS.has(req.url?.split('?')[0] ?? '')) return 'debug';
+      const path = req.url?.split('?')[0] ?? '';
+      if (QUIET_PATHS.has(path)) return 'debug';
       if (err !== undefined || res.statusCode >= 500) return 'error';
+      if (res.statusCode === 200 && req.method === 'POST' && path === WEBHOOK_PATH) return 'debug';
       return res.statusCode >= 400 ? 'warn' : 'info';
     },
     serializers: {
