@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Config } from '../config/config.js';
 import { AuthError } from '../protocol/errors.js';
@@ -14,7 +14,11 @@ const MAX_TOKEN_LENGTH = 16_384;
 
 /** A key that may have signed a token, with the one algorithm it verifies (never `none`, never a confusion). */
 interface VerificationKey {
-  readonly key: jwt.Secret;
+  /**
+   * A KeyObject made once at start-up: given a string, jsonwebtoken makes one on every verification (and, for an HS256
+   * secret, first fails to parse it as a public key): most of the CPU of an authentication.
+   */
+  readonly key: KeyObject;
   readonly algorithm: jwt.Algorithm;
 }
 
@@ -37,7 +41,7 @@ export function createTokenVerifier(
   }
   const keys: VerificationKey[] =
     config.JWT_PUBLIC_KEY === undefined
-      ? config.JWT_SECRET.map((secret) => ({ key: secret, algorithm: 'HS256' }))
+      ? config.JWT_SECRET.map((secret) => ({ key: createSecretKey(Buffer.from(secret, 'utf8')), algorithm: 'HS256' }))
       : config.JWT_PUBLIC_KEY.map(publicKey);
   const checks: jwt.VerifyOptions = {
     ...(config.JWT_ISSUER !== undefined && { issuer: config.JWT_ISSUER }),
@@ -75,8 +79,9 @@ export function toToken(payload: unknown): VerifiedToken {
 }
 
 function publicKey(pem: string): VerificationKey {
-  const type = createPublicKey(pem).asymmetricKeyType;
-  if (type === 'rsa') return { key: pem, algorithm: 'RS256' };
-  if (type === 'ec') return { key: pem, algorithm: 'ES256' };
+  const key = createPublicKey(pem);
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') return { key, algorithm: 'RS256' };
+  if (type === 'ec') return { key, algorithm: 'ES256' };
   throw new Error(`JWT_PUBLIC_KEY: unsupported key type ${String(type)} (expected RSA or EC P-256)`);
 }
