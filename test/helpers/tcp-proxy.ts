@@ -13,14 +13,20 @@ export class TcpProxy {
     private readonly server: Server,
     private readonly pairs: Set<[Socket, Socket]>,
     private readonly network: { down: boolean },
+    private readonly route: { target: URL },
   ) {}
+
+  /** Relays new connections to `targetUrl` from now on (a client's path to another instance); open ones stay. */
+  retarget(targetUrl: string): void {
+    this.route.target = new URL(targetUrl);
+  }
 
   /**
    * `localAddress`: the address the relayed connections come from (a 127.0.0.x of the loopback /8), so that a proxy
    * in front, hashing by client address, sees this relay as one client of its own.
    */
   static async start(targetUrl: string, options: { localAddress?: string } = {}): Promise<TcpProxy> {
-    const target = new URL(targetUrl);
+    const route = { target: new URL(targetUrl) };
     const pairs = new Set<[Socket, Socket]>();
     const network = { down: false };
     const server = createServer((client) => {
@@ -29,8 +35,8 @@ export class TcpProxy {
         return;
       }
       const upstream = createConnection({
-        host: target.hostname,
-        port: Number(target.port),
+        host: route.target.hostname,
+        port: Number(route.target.port),
         ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
       });
       const pair: [Socket, Socket] = [client, upstream];
@@ -48,7 +54,7 @@ export class TcpProxy {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
-    return new TcpProxy(`http://127.0.0.1:${port}`, server, pairs, network);
+    return new TcpProxy(`http://127.0.0.1:${port}`, server, pairs, network, route);
   }
 
   /** While paused, new connections are reset at once (the network is down); `cut()` the open ones too. */
