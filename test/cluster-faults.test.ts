@@ -136,6 +136,14 @@ function adapterConnections(redis: RedisServer): string[] {
     .filter((id): id is string => id !== undefined);
 }
 
+async function redisAnswers(redis: RedisServer): Promise<boolean> {
+  try {
+    return redis.cli('PING').trim() === 'PONG';
+  } catch {
+    return false;
+  }
+}
+
 describe.skipIf(!HAS_REDIS)('cluster faults under a steady webhook stream', () => {
   const cluster = {} as Cluster;
 
@@ -188,6 +196,52 @@ describe.skipIf(!HAS_REDIS)('cluster faults under a steady webhook stream', () =
       }
     });
     expectNothingLost(report);
+  });
+
+  it("the adapter's stream writes fail (ACL denies XADD) for 2 s while the command connection works", { timeout: 60_000 }, async () => {
+    const report = await runScenario(cluster, 'stream writes refused', async () => {
+      cluster.redis.cli('ACL', 'SETUSER', 'default', '-xadd');
+      try {
+        await sleep(2000);
+      } finally {
+        cluster.redis.cli('ACL', 'SETUSER', 'default', '+xadd');
+      }
+    });
+    expectNothingLost(report);
+  });
+
+  it('a Socket.IO client dropped while Redis is down is answered within seconds (no hang on session restore), and is back once Redis is', { timeout: 60_000 }, async () => {
+    const proxy = await TcpProxy.start(cluster.a.url);
+    const accountId = '17841400000098888';
+    const r = sdkClient(proxy.url, { transport: 'socketio', claims: { userId: 'restore-user', accountIds: [accountId] } });
+    const sender = new MetaSender(() => [cluster.a.url], accountId);
+    try {
+      await r.reached('connected', 1, 10_000);
+      // Positive control: delivered, and it gives the client a recovery offset.
+      const before = await sender.send();
+      await r.received(before.id, 10_000);
+      await cluster.redis.kill();
+      proxy.cut();
+      const cutAt = Date.now();
+      // An answer, not a hang: connected again, or told that the backend is unavailable (revocations cannot be
+      // checked while Redis is away), well before Redis is back.
+      const answered = () =>
+        r.states.filter((s) => s === 'connected').length >= 2 ||
+        r.errors.some((e) => e.code === 'unavailable' || e.message === 'Authentication unavailable');
+      await r.until(answered, 'a connection or an unavailable answer', 8000);
+      console.log(`[cluster-faults] answered ${Date.now() - cutAt} ms after the cut, Redis down: ${r.log.slice(-3).join(' | ')}`);
+      await cluster.redis.restart();
+      await r.reached('connected', 2, 15_000);
+      // Once Redis is back, it is delivered to again.
+      const after = await sender.send();
+      expect(after.answered200).toBe(true);
+      await r.received(after.id, 15_000);
+    } finally {
+      await sender.stop();
+      await closeSdkClients();
+      await proxy.close();
+      if (!(await redisAnswers(cluster.redis))) await cluster.redis.restart();
+    }
   });
 
   it('an instance killed (SIGKILL) mid-fan-out: its clients move to the other and catch up', { timeout: 60_000 }, async () => {
