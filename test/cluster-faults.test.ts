@@ -1,5 +1,14 @@
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransportKind } from '../client/src/transports/transport.js';
+import type { RedisClient } from '../src/cluster/redis-connection.js';
+import { RedisDedupeStore } from '../src/cluster/redis-dedupe-store.js';
+import { RedisHistoryStore } from '../src/cluster/redis-history-store.js';
+import { createBroadcaster, type RoomEmitter } from '../src/delivery/broadcaster.js';
+import type { Notification } from '../src/notifications/notification.js';
+import { createPublishOnce } from '../src/notifications/publish-once.js';
+import { createLogger } from '../src/observability/logger.js';
+import { createMetrics } from '../src/observability/metrics.js';
 import { countFrames, Instance, MetaSender, readHistory, repeated } from './helpers/cluster-faults.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
 import { closeSdkClients, sdkClient, type SdkRecorder } from './helpers/sdk-client.js';
@@ -259,5 +268,66 @@ describe.skipIf(!HAS_REDIS)('cluster faults under a steady webhook stream', () =
     } finally {
       await cluster.b.restart();
     }
+  });
+});
+
+describe.skipIf(!HAS_REDIS)('dedupe under a Redis fault between publish and commit (in process, real Redis)', () => {
+  let redis: RedisServer;
+  let client: RedisClient;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    // As cluster mode's command connection: no offline queue, so that a command fails while Redis is away.
+    client = createClient({ url: redis.url, name: 'instantchat-commands', disableOfflineQueue: true, socket: { reconnectStrategy: 50 } });
+    client.on('error', () => undefined);
+    await client.connect();
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await redis?.stop();
+  });
+
+  it("a commit that fails after the notification was published answers 200, and Meta's later retry is a duplicate: one history entry", async () => {
+    const prefix = 'faults:';
+    const dedupe = new RedisDedupeStore(client, { ttlMs: 60_000, prefix });
+    const history = new RedisHistoryStore(client, { size: 100, maxAccounts: 100, prefix });
+    const emitted: string[] = [];
+    let cutOnEmit = true;
+    // The transport step of delivery; the first time, Redis cuts the command connection right then, so that the
+    // commit which follows fails.
+    const emitter: RoomEmitter = {
+      emitToRooms: (_rooms, notification) => {
+        emitted.push(notification.id);
+        if (cutOnEmit) redis.cli('CLIENT', 'KILL', 'TYPE', 'normal');
+        cutOnEmit = false;
+      },
+    };
+    const publisher = createBroadcaster({ history, metrics: createMetrics(), logger: createLogger('silent'), emitters: [emitter] });
+    const commitFailures: unknown[] = [];
+    const ingest = createPublishOnce({ dedupe, publisher, onCommitFailure: (err) => commitFailures.push(err) });
+    const notification: Notification = {
+      id: `evt_commit_${Date.now()}`,
+      eventType: 'comments',
+      accountId: '17841400000077777',
+      sender: { id: '1', username: 'meta' },
+      content: 'commit fault',
+      timestamp: new Date().toISOString(),
+    };
+    const key = `${prefix}dedupe:${notification.accountId}:comments:${notification.id}`;
+
+    // Answered 200 (accepted): the notification was recorded and handed to delivery.
+    expect(await ingest([notification], 0)).toMatchObject({ result: 'accepted', delivered: [notification.id] });
+    expect(commitFailures).toHaveLength(1);
+    // The commit lands once the connection is back (bounded wait).
+    const until = Date.now() + 10_000;
+    while ((!client.isReady || redis.cli('GET', key).trim() !== 'delivered') && Date.now() < until) await sleep(100);
+    expect(redis.cli('GET', key).trim()).toBe('delivered');
+    // Meta's retry, whenever it comes: a pending claim would have expired by then (30 s), a commit lasts the window.
+    if (redis.cli('GET', key).startsWith('pending')) redis.cli('DEL', key);
+    expect(await ingest([notification], 0)).toMatchObject({ result: 'duplicate' });
+
+    const page = await history.query({ accounts: [notification.accountId], limit: 100 });
+    expect(page.events.map((n) => n.id)).toEqual([notification.id]);
+    expect(emitted).toEqual([notification.id]);
   });
 });
