@@ -219,6 +219,18 @@ describe.skipIf(!HAS_REDIS)('cluster faults under a steady webhook stream', () =
     expectNothingLost(report);
   });
 
+  it("the adapter's pub/sub fails (ACL denies PUBLISH) for 2 s while the command connection works", { timeout: 60_000 }, async () => {
+    const report = await runScenario(cluster, 'publish refused', async () => {
+      cluster.redis.cli('ACL', 'SETUSER', 'default', '-publish');
+      try {
+        await sleep(2000);
+      } finally {
+        cluster.redis.cli('ACL', 'SETUSER', 'default', '+publish');
+      }
+    });
+    expectNothingLost(report);
+  });
+
   it('a Socket.IO client dropped while Redis is down is answered within seconds (no hang on session restore), and is back once Redis is', { timeout: 60_000 }, async () => {
     const proxy = await TcpProxy.start(cluster.a.url);
     const accountId = '17841400000098888';
