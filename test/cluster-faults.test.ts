@@ -1,7 +1,7 @@
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TransportKind } from '../client/src/transports/transport.js';
-import type { RedisClient } from '../src/cluster/redis-connection.js';
+import { RedisConnection, type RedisClient } from '../src/cluster/redis-connection.js';
 import { RedisDedupeStore } from '../src/cluster/redis-dedupe-store.js';
 import { RedisHistoryStore } from '../src/cluster/redis-history-store.js';
 import { createBroadcaster, type RoomEmitter } from '../src/delivery/broadcaster.js';
@@ -341,5 +341,70 @@ describe.skipIf(!HAS_REDIS)('dedupe under a Redis fault between publish and comm
     const page = await history.query({ accounts: [notification.accountId], limit: 100 });
     expect(page.events.map((n) => n.id)).toEqual([notification.id]);
     expect(emitted).toEqual([notification.id]);
+  });
+});
+
+describe.skipIf(!HAS_REDIS)('a history write applied whose answer is lost (in process, real Redis behind a relay)', () => {
+  let redis: RedisServer;
+  let proxy: TcpProxy;
+  let connection: RedisConnection;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    proxy = await TcpProxy.start(`http://127.0.0.1:${redis.port}`, { replyFaults: true });
+    // Cluster mode's own connections (no offline queue, 3 s socket timeout), through the relay.
+    connection = new RedisConnection(`redis://127.0.0.1:${new URL(proxy.url).port}`, createLogger('silent'));
+    await connection.connect(5000);
+  });
+  afterAll(async () => {
+    await connection?.close();
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  it("the webhook fails (5xx), and Meta's retry delivers it without a second history entry", { timeout: 60_000 }, async () => {
+    const prefix = 'lost-answer:';
+    const dedupe = new RedisDedupeStore(connection.commands, { ttlMs: 60_000, prefix });
+    const history = new RedisHistoryStore(connection.commands, { size: 100, maxAccounts: 100, prefix });
+    const emitted: string[] = [];
+    const emitter: RoomEmitter = { emitToRooms: (_rooms, n) => void emitted.push(n.id) };
+    const publisher = createBroadcaster({ history, metrics: createMetrics(), logger: createLogger('silent'), emitters: [emitter] });
+    const ingest = createPublishOnce({ dedupe, publisher });
+    const notification: Notification = {
+      id: `evt_lost_${Date.now()}`,
+      eventType: 'comments',
+      accountId: '17841400000066666',
+      sender: { id: '1', username: 'meta' },
+      content: 'lost answer',
+      timestamp: new Date().toISOString(),
+    };
+    const key = `${prefix}dedupe:${notification.accountId}:comments:${notification.id}`;
+    // Positive control: the relay passes answers.
+    expect(await connection.commands.ping()).toBe('PONG');
+
+    // The history record reaches Redis and is applied; its answer, and every later one on that connection, is lost.
+    proxy.dropRepliesAfter((request) => request.includes('RPUSH'));
+    await expect(ingest([notification], 0)).rejects.toThrow();
+    proxy.passReplies();
+    const page = () => history.query({ accounts: [notification.accountId], limit: 100 });
+    const until = Date.now() + 15_000;
+    while (!connection.commands.isReady && Date.now() < until) await sleep(100);
+    expect((await page()).events.map((n) => n.id)).toEqual([notification.id]);
+    expect(emitted).toEqual([]);
+
+    // Meta's retry, once the failed delivery's claim (its release was lost too) has lapsed (30 s; here, at once).
+    if (redis.cli('GET', key).startsWith('pending')) redis.cli('DEL', key);
+    expect(await ingest([notification], 0)).toMatchObject({ result: 'accepted', delivered: [notification.id] });
+    expect(await ingest([notification], 0)).toMatchObject({ result: 'duplicate' });
+    expect(emitted).toEqual([notification.id]);
+    expect((await page()).events.map((n) => n.id)).toEqual([notification.id]);
+
+    // Another event of the account with the same id (another type) is another notification: recorded too.
+    const mention: Notification = { ...notification, eventType: 'mentions' };
+    expect(await ingest([mention], 0)).toMatchObject({ result: 'accepted' });
+    expect((await page()).events.map((n) => `${n.eventType}:${n.id}`)).toEqual([
+      `comments:${notification.id}`,
+      `mentions:${notification.id}`,
+    ]);
   });
 });
