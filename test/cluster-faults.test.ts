@@ -342,6 +342,34 @@ describe.skipIf(!HAS_REDIS)('dedupe under a Redis fault between publish and comm
     expect(page.events.map((n) => n.id)).toEqual([notification.id]);
     expect(emitted).toEqual([notification.id]);
   });
+  it("a claim left pending by a failed delivery (its release lost) is not taken for a delivery: Meta's retry is delivered once it lapses", async () => {
+    const prefix = 'pending:';
+    const dedupe = new RedisDedupeStore(client, { ttlMs: 60_000, prefix });
+    const history = new RedisHistoryStore(client, { size: 100, maxAccounts: 100, prefix });
+    const emitted: string[] = [];
+    const emitter: RoomEmitter = { emitToRooms: (_rooms, n) => void emitted.push(n.id) };
+    const publisher = createBroadcaster({ history, metrics: createMetrics(), logger: createLogger('silent'), emitters: [emitter] });
+    const ingest = createPublishOnce({ dedupe, publisher });
+    const notification: Notification = {
+      id: `evt_pending_${Date.now()}`,
+      eventType: 'comments',
+      accountId: '17841400000055555',
+      sender: { id: '1', username: 'meta' },
+      content: 'pending claim',
+      timestamp: new Date().toISOString(),
+    };
+    const key = `${prefix}dedupe:${notification.accountId}:comments:${notification.id}`;
+    // What a delivery that failed leaves when its release cannot reach Redis: its claim, until the claim's TTL.
+    redis.cli('SET', key, 'pending:dead-delivery', 'PX', '60000');
+    // A retry meanwhile fails (Meta retries later) instead of being answered as a duplicate and never delivered.
+    await expect(ingest([notification], 0)).rejects.toThrow(/being delivered/);
+    expect(emitted).toEqual([]);
+    // Once the claim lapses (here: 1 s), the retry is delivered, and the next one is a duplicate.
+    redis.cli('PEXPIRE', key, '1000');
+    expect(await ingest([notification], 0)).toMatchObject({ result: 'accepted', delivered: [notification.id] });
+    expect(await ingest([notification], 0)).toMatchObject({ result: 'duplicate' });
+    expect(emitted).toEqual([notification.id]);
+  });
 });
 
 describe.skipIf(!HAS_REDIS)('a history write applied whose answer is lost (in process, real Redis behind a relay)', () => {
