@@ -436,3 +436,45 @@ describe.skipIf(!HAS_REDIS)('a history write applied whose answer is lost (in pr
     ]);
   });
 });
+
+describe.skipIf(!HAS_REDIS)('a Redis that loses its data (no persistence) when killed', () => {
+  let redis: RedisServer;
+  let instance: Instance;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    instance = await Instance.start(redis.url);
+  }, 30_000);
+  afterAll(async () => {
+    await closeSdkClients();
+    await instance?.stop();
+    await redis?.stop();
+  }, 20_000);
+
+  it('what history lost is told, not hidden: get_history since a lost id answers complete: false, and the SDK fires gap', { timeout: 60_000 }, async () => {
+    const accountId = '17841400000044444';
+    const claims = { userId: 'lost-data-user', accountIds: [accountId] };
+    const sender = new MetaSender(() => [instance.url], accountId);
+    try {
+      const before = await sender.send();
+      expect(before.answered200).toBe(true);
+      // Positive control: kept while Redis lives.
+      expect((await readHistory(instance.url, claims, before.id)).complete).toBe(true);
+
+      await redis.kill();
+      await redis.restart();
+      const after = await sender.send();
+      expect(after.answered200).toBe(true);
+
+      const history = await readHistory(instance.url, claims, before.id);
+      expect(history).toMatchObject({ complete: false });
+      expect(history.ids).toContain(after.id);
+      // A client resuming from the lost id is told, and still gets what is kept.
+      const r = sdkClient(instance.url, { transport: 'websocket', claims, lastSeenId: before.id });
+      await r.until(() => r.gaps.length === 1, 'a gap', 10_000);
+      await r.received(after.id, 10_000);
+    } finally {
+      await sender.stop();
+    }
+  });
+});

@@ -16,7 +16,8 @@ const WRITE_RETRY_FOR_MS = 5000;
 /** Longest a reconnecting client's session restore may wait on Redis before it connects afresh. */
 const RESTORE_TIMEOUT_MS = 2000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A pause that does not keep the process alive (a stop does not wait for a retry). */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
  * The streams adapter under Redis faults, for every adapter `factory` makes:

@@ -13,7 +13,8 @@ const PENDING_POLL_MS = 50;
 const COMMIT_RETRY_MS = 500;
 const COMMIT_RETRY_FOR_MS = 25_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A pause that does not keep the process alive (a stop does not wait for a retry). */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /**
  * Hands notifications to delivery, once per id: the one way in, for webhooks and the admin API alike. Each id is
