@@ -193,7 +193,7 @@ describe('dedupe', () => {
     // A network store decides atomically when the command reaches it, and answers one event-loop trip later.
     const later = <T>(value: T) => new Promise<T>((resolve) => setImmediate(() => resolve(value)));
     const slowStore: DedupeStore = {
-      claim: (id) => later(claimed.has(id) ? false : (claimed.add(id), true)),
+      claim: (id) => later(claimed.has(id) ? 'delivered' : (claimed.add(id), 'claimed')),
       commit: () => later(undefined),
       release: (id) => later(void claimed.delete(id)),
     };

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import { MemoryDedupeStore, type DedupeStore } from '../notifications/dedupe.js';
 import { MemoryHistoryStore, type HistoryStore } from '../notifications/history.js';
 import type { Logger } from '../observability/logger.js';
+import { withFaultHandling } from './adapter-faults.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisDedupeStore } from './redis-dedupe-store.js';
 import { RedisHistoryStore } from './redis-history-store.js';
@@ -59,13 +60,16 @@ export function createBackend(config: Config, logger: Logger): Backend {
       prefix: KEY_PREFIX,
     }),
     revocationStore: new RedisRevocationStore(redis.commands, { ttlMs: config.REVOCATION_TTL_MS, prefix: KEY_PREFIX }),
-    adapter: createAdapter(redis.adapter, {
-      streamName: `${KEY_PREFIX}socket.io`,
-      channelPrefix: `${KEY_PREFIX}socket.io`,
-      sessionKeyPrefix: `${KEY_PREFIX}sio:session:`,
-      maxLen: STREAM_MAX_LEN,
-      onlyPlaintext: true,
-    }),
+    adapter: withFaultHandling(
+      createAdapter(redis.adapter, {
+        streamName: `${KEY_PREFIX}socket.io`,
+        channelPrefix: `${KEY_PREFIX}socket.io`,
+        sessionKeyPrefix: `${KEY_PREFIX}sio:session:`,
+        maxLen: STREAM_MAX_LEN,
+        onlyPlaintext: true,
+      }),
+      logger,
+    ),
     clustered: true,
     notReadyReason: () => (redis.isReady ? undefined : 'redis_unreachable'),
     connect: () => redis.connect(CONNECT_TIMEOUT_MS),

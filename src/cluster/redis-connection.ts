@@ -36,13 +36,15 @@ export class RedisConnection {
     private readonly logger: Logger,
   ) {
     const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, MAX_RECONNECT_DELAY_MS);
+    // Named, so that an operator (or a fault test) can tell the connections apart in CLIENT LIST.
     this.commands = createClient({
       url,
+      name: 'instantchat-commands',
       disableOfflineQueue: true,
       pingInterval: PING_INTERVAL_MS,
       socket: { reconnectStrategy, socketTimeout: COMMANDS_SOCKET_TIMEOUT_MS },
     });
-    this.adapter = createClient({ url, socket: { reconnectStrategy, socketTimeout: ADAPTER_SOCKET_TIMEOUT_MS } });
+    this.adapter = createClient({ url, name: 'instantchat-adapter', socket: { reconnectStrategy, socketTimeout: ADAPTER_SOCKET_TIMEOUT_MS } });
     trackDuplicates(this.adapter, { onCopy: (copy) => this.#copies.add(copy), end, logger });
     catchForgottenCommands(this.adapter, logger);
     for (const [name, client] of [

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { DedupeStore } from '../notifications/dedupe.js';
+import type { ClaimResult, DedupeStore } from '../notifications/dedupe.js';
 import type { RedisClient } from './redis-connection.js';
 
 /** Deletes a claim only if it is still ours (it may have expired and been taken by another delivery). */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** Claims the id (SET NX PX) or tells whether it was delivered or is pending (held by another delivery). */
+const CLAIM = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'claimed' end
+if redis.call('GET', KEYS[1]) == 'delivered' then return 'delivered' end return 'pending'`;
 
 /** How long a claim may stay pending (a process that died mid-delivery) before another delivery may take it. */
 const CLAIM_TTL_MS = 30_000;
@@ -22,15 +26,15 @@ export class RedisDedupeStore implements DedupeStore {
     private readonly options: { ttlMs: number; prefix: string },
   ) {}
 
-  async claim(id: string): Promise<boolean> {
+  async claim(id: string): Promise<ClaimResult> {
     const token = `pending:${randomUUID()}`;
-    const reply = await this.client.set(this.#key(id), token, {
-      condition: 'NX',
-      expiration: { type: 'PX', value: Math.min(CLAIM_TTL_MS, this.options.ttlMs) },
+    const reply = await this.client.eval(CLAIM, {
+      keys: [this.#key(id)],
+      arguments: [token, String(Math.min(CLAIM_TTL_MS, this.options.ttlMs))],
     });
-    if (reply !== 'OK') return false;
+    if (reply !== 'claimed') return reply === 'delivered' ? 'delivered' : 'pending';
     this.#claims.set(id, token);
-    return true;
+    return 'claimed';
   }
 
   async commit(id: string): Promise<void> {

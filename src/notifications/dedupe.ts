@@ -7,13 +7,18 @@ import { LRUCache } from 'lru-cache';
  * ingestion 5). Asynchronous so that a shared (Redis) store can implement it.
  */
 export interface DedupeStore {
-  /** True when the id was neither delivered within the window nor being delivered: the caller now owns it. */
-  claim(id: string): Promise<boolean>;
+  /**
+   * `claimed` when the id was neither delivered within the window nor being delivered: the caller now owns it;
+   * `delivered`: it was; `pending`: another delivery holds it (it may still fail and release it).
+   */
+  claim(id: string): Promise<ClaimResult>;
   /** The claimed id's notification was handed to delivery: remember it for the whole window. */
   commit(id: string): Promise<void>;
   /** Delivery failed: forget the claim, so that Meta's retry delivers. */
   release(id: string): Promise<void>;
 }
+
+export type ClaimResult = 'claimed' | 'delivered' | 'pending';
 
 const PENDING = 0;
 const DELIVERED = 1;
@@ -27,10 +32,12 @@ export class MemoryDedupeStore implements DedupeStore {
     this.#seen = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs, ttlAutopurge: false });
   }
 
-  async claim(id: string): Promise<boolean> {
-    if (this.#seen.has(id)) return false;
+  async claim(id: string): Promise<ClaimResult> {
+    const state = this.#seen.get(id);
+    if (state === DELIVERED) return 'delivered';
+    if (state === PENDING) return 'pending';
     this.#seen.set(id, PENDING);
-    return true;
+    return 'claimed';
   }
 
   async commit(id: string): Promise<void> {

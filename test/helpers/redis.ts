@@ -27,17 +27,26 @@ export interface RedisServer {
   /** Stops it answering without closing any connection (SIGSTOP: a frozen host); `thaw` resumes it. */
   freeze(): void;
   thaw(): void;
+  /** Runs one command with redis-cli and returns its output (e.g. `CLIENT KILL TYPE pubsub`). */
+  cli(...args: string[]): string;
 }
 
-/** A real, throwaway redis-server on 127.0.0.1 (no persistence), ended by pid. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A real, throwaway redis-server on 127.0.0.1, ended by pid. No persistence by default; `durable`: an append-only
+ * file synced on every write (`appendfsync always`), so that a write Redis acknowledged survives its SIGKILL, as a
+ * production Redis that must keep history across a crash is configured.
+ */
+export async function startRedis(options: { durable?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'redis-test-'));
   let child: ChildProcess | undefined;
   const launch = async () => {
     child = spawn(
       REDIS_SERVER as string,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir],
+        ...(options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      ],
       { stdio: 'ignore' },
     );
     const deadline = Date.now() + 10_000;
@@ -67,6 +76,7 @@ export async function startRedis(): Promise<RedisServer> {
     restart: launch,
     freeze: () => child?.kill('SIGSTOP'),
     thaw: () => child?.kill('SIGCONT'),
+    cli: (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 5000 }),
     stop: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { Transform } from 'node:stream';
 
 /**
  * A TCP relay on 127.0.0.1 in front of a server: a client's network path. `cut()` resets every connection through it
@@ -13,14 +14,35 @@ export class TcpProxy {
     private readonly server: Server,
     private readonly pairs: Set<[Socket, Socket]>,
     private readonly network: { down: boolean },
+    private readonly route: { target: URL },
+    private readonly replies: ReplyFault,
   ) {}
+
+  /**
+   * From the first chunk a client sends that `matches` on, what the server answers on the open connections is
+   * dropped (requests still reach it): a write applied whose answer is lost. `start` it with `replyFaults: true`.
+   */
+  dropRepliesAfter(matches: (request: string) => boolean): void {
+    this.replies.trigger = matches;
+  }
+
+  /** Answers flow again (on new connections; the ones that dropped an answer are left to their timeouts). */
+  passReplies(): void {
+    this.replies.trigger = undefined;
+    this.replies.dropping.clear();
+  }
+  /** Relays new connections to `targetUrl` from now on (a client's path to another instance); open ones stay. */
+  retarget(targetUrl: string): void {
+    this.route.target = new URL(targetUrl);
+  }
 
   /**
    * `localAddress`: the address the relayed connections come from (a 127.0.0.x of the loopback /8), so that a proxy
    * in front, hashing by client address, sees this relay as one client of its own.
    */
-  static async start(targetUrl: string, options: { localAddress?: string } = {}): Promise<TcpProxy> {
-    const target = new URL(targetUrl);
+  static async start(targetUrl: string, options: { localAddress?: string; replyFaults?: boolean } = {}): Promise<TcpProxy> {
+    const replies: ReplyFault = { trigger: undefined, dropping: new Set() };
+    const route = { target: new URL(targetUrl) };
     const pairs = new Set<[Socket, Socket]>();
     const network = { down: false };
     const server = createServer((client) => {
@@ -29,8 +51,8 @@ export class TcpProxy {
         return;
       }
       const upstream = createConnection({
-        host: target.hostname,
-        port: Number(target.port),
+        host: route.target.hostname,
+        port: Number(route.target.port),
         ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
       });
       const pair: [Socket, Socket] = [client, upstream];
@@ -42,13 +64,29 @@ export class TcpProxy {
       };
       client.on('error', end).on('close', end);
       upstream.on('error', end).on('close', end);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      if (options.replyFaults !== true) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+        return;
+      }
+      const requests = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          if (replies.trigger?.(chunk.toString('latin1'))) replies.dropping.add(client);
+          done(null, chunk);
+        },
+      });
+      const answers = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          done(null, replies.dropping.has(client) ? undefined : chunk);
+        },
+      });
+      client.pipe(requests).pipe(upstream);
+      upstream.pipe(answers).pipe(client);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
-    return new TcpProxy(`http://127.0.0.1:${port}`, server, pairs, network);
+    return new TcpProxy(`http://127.0.0.1:${port}`, server, pairs, network, route, replies);
   }
 
   /** While paused, new connections are reset at once (the network is down); `cut()` the open ones too. */
@@ -90,4 +128,10 @@ export class TcpProxy {
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+interface ReplyFault {
+  trigger: ((request: string) => boolean) | undefined;
+  /** Client sockets whose answers are being dropped. */
+  readonly dropping: Set<Socket>;
 }
