@@ -1,29 +1,39 @@
 import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../notifications/entitlement.js';
-import type { Entry, HistoryPage, HistoryQuery, HistoryStore } from '../notifications/history.js';
-import { mergeLists } from '../notifications/history-merge.js';
-import type { Notification } from '../notifications/notification.js';
+import type { HistoryPage, HistoryQuery, HistoryStore } from '../notifications/history.js';
+import { EVENT_TYPES, type Notification } from '../notifications/notification.js';
 import type { RedisClient } from './redis-connection.js';
 
 /**
+ * Most index members and entries one query reads from Redis (past it, the page says `complete: false` with what
+ * it found). Measured (bench/redis-history.ts): a full budget costs Redis about 2–3 ms.
+ */
+export const HISTORY_SCAN_BUDGET = 10_000;
+
+/**
  * Records one notification atomically: next sequence number, append to the account's list (trimmed to `size`),
- * index its id for `since`, mark the account active, and forget the least recently active accounts past
- * `maxAccounts`. Evicted entries leave the id index too. What is dropped is noted in the drops hash, as the in-process
- * store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a forgotten account) and
- * `anywhere` (newest of both).
+ * index it by event type and by id (for `since`), mark the account active, and forget the least recently active
+ * accounts past `maxAccounts`. Trimmed and evicted entries leave both indexes. What is dropped is noted in the drops
+ * hash, as the in-process store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a
+ * forgotten account) and `anywhere` (newest of both).
  *
- * An entry is `<seq>:<hex id>:<event type>:<notification json>`: the script reads its seq and id with plain string
- * functions and never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a failed script leaves
- * its earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>` tokens: one id may
- * stand for several notifications (a comment on one account is a mention on another).
+ * An entry is `<seq>:<hex id>:<event type>:<notification json>`: the script reads its seq, id and type with plain
+ * string functions and never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a
+ * failed script leaves its earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>`
+ * tokens: one id may stand for several notifications (a comment on one account is a mention on another). The type
+ * index is a sorted set per event type, score the seq, member `<seq>:<account>`: a `*` page reads the first or last
+ * members of the asked types instead of every account's list.
  * KEYS: seq, account list, id index, accounts zset, drops hash.
  * ARGV: event type and notification json (`<type>:<json>`), hex id, accountId, size, maxAccounts, list prefix, hex
- * accountId.
+ * accountId, event type, type index prefix.
  */
 const RECORD = `
-local function forget(raw)
+local function forget(raw, account)
   local colon = string.find(raw, ':', 1, true)
   local seq = string.sub(raw, 1, colon - 1)
-  local idHex = string.sub(raw, colon + 1, string.find(raw, ':', colon + 1, true) - 1)
+  local idEnd = string.find(raw, ':', colon + 1, true)
+  local idHex = string.sub(raw, colon + 1, idEnd - 1)
+  local eventType = string.sub(raw, idEnd + 1, string.find(raw, ':', idEnd + 1, true) - 1)
+  redis.call('ZREM', ARGV[9] .. eventType, seq .. ':' .. account)
   local tokens = redis.call('HGET', KEYS[3], idHex)
   if tokens then
     local kept, prefix = {}, seq .. '|'
@@ -39,13 +49,14 @@ local function raise(field, seq)
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[1])
+redis.call('ZADD', ARGV[9] .. ARGV[8], seq, seq .. ':' .. ARGV[3])
 local token = seq .. '|' .. ARGV[7]
 local tokens = redis.call('HGET', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], tokens and (tokens .. ' ' .. token) or token)
 local excess = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[4])
 if excess > 0 then
   local dropped = 0
-  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, excess - 1)) do dropped = forget(raw) end
+  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, excess - 1)) do dropped = forget(raw, ARGV[3]) end
   redis.call('LTRIM', KEYS[2], excess, -1)
   raise('a:' .. ARGV[3], dropped)
   raise('anywhere', dropped)
@@ -56,7 +67,7 @@ if extra > 0 then
   local gone = redis.call('ZPOPMIN', KEYS[4], extra)
   for i = 1, #gone, 2 do
     local list = ARGV[6] .. gone[i]
-    for _, raw in ipairs(redis.call('LRANGE', list, 0, -1)) do forget(raw) end
+    for _, raw in ipairs(redis.call('LRANGE', list, 0, -1)) do forget(raw, gone[i]) end
     redis.call('DEL', list)
     -- The account's score is its last record: the newest entry it had.
     redis.call('HDEL', KEYS[5], 'a:' .. gone[i])
@@ -68,47 +79,138 @@ return seq
 `;
 
 /**
- * Reads, atomically, each list's entries after a seq: a binary search for the first one newer, then at most `cap`
- * entries from there (0: all). A page after `since` needs no more than `limit` entries of each list when nothing is
- * filtered out, so a far-back `since` no longer reads every kept entry.
- * KEYS: the account lists. ARGV: afterSeq, cap.
+ * One page, read atomically (a snapshot: it never holds a notification without the older ones that were already
+ * there, whoever records meanwhile). Two ways, whichever is bounded:
+ * - asked accounts that hold at most `budget` entries in all: their lists are read whole and filtered (exact);
+ * - otherwise (`*`, or many busy accounts): the type indexes of the asked types are merged by seq, from after
+ *   `afterSeq` forward or from the newest backward, keeping the members of the asked accounts, until `limit` match
+ *   or `budget` members were read. Only the matches' entries are then read from their lists (binary search by seq).
+ * Answers `{read, truncated, entry...}` oldest first: `read` counts index members and entries read, `truncated` is 1
+ * when the budget ran out first (the matches are then exact up to the last member read, and the page incomplete).
+ * KEYS: the type indexes of the asked types.
+ * ARGV: list prefix, afterSeq (-1: the latest), limit, budget, `*` (every account) or `list`, then the asked types
+ * (as many as KEYS), then the asked accounts.
  */
-const READ_AFTER = `
-local after, cap, out = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
-for i, key in ipairs(KEYS) do
-  local lo, hi = 0, redis.call('LLEN', key)
+const PAGE = `
+local prefix, after, limit, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local forward = after >= 0
+local read, truncated, out = 0, 0, {}
+local function seqOf(s) return tonumber(string.sub(s, 1, string.find(s, ':', 1, true) - 1)) end
+local accounts = nil
+local firstAccount = 6 + #KEYS
+if ARGV[5] == 'list' then
+  accounts = {}
+  local total = 0
+  for i = firstAccount, #ARGV do
+    accounts[ARGV[i]] = true
+    total = total + redis.call('LLEN', prefix .. ARGV[i])
+  end
+  if total <= budget then
+    local types = {}
+    for i = 6, firstAccount - 1 do types[ARGV[i]] = true end
+    local found = {}
+    for i = firstAccount, #ARGV do
+      for _, raw in ipairs(redis.call('LRANGE', prefix .. ARGV[i], 0, -1)) do
+        read = read + 1
+        local a = string.find(raw, ':', 1, true)
+        local b = string.find(raw, ':', a + 1, true)
+        local seq = tonumber(string.sub(raw, 1, a - 1))
+        if seq > after and types[string.sub(raw, b + 1, string.find(raw, ':', b + 1, true) - 1)] then
+          found[#found + 1] = { seq, raw }
+        end
+      end
+    end
+    table.sort(found, function(x, y) return x[1] < y[1] end)
+    local first = forward and 1 or math.max(1, #found - limit + 1)
+    for i = first, math.min(#found, first + limit - 1) do out[#out + 1] = found[i][2] end
+    table.insert(out, 1, truncated)
+    table.insert(out, 1, read)
+    return out
+  end
+end
+local chunk = math.min(budget, math.max(limit, 64))
+local cursors = {}
+for _, key in ipairs(KEYS) do cursors[#cursors + 1] = { key = key, from = forward and ('(' .. after) or '+inf', members = {}, seqs = {}, at = 1, done = false } end
+local function head(c)
+  if c.at > #c.members then
+    if c.done then return nil end
+    c.members = forward and redis.call('ZRANGE', c.key, c.from, '+inf', 'BYSCORE', 'LIMIT', 0, chunk)
+      or redis.call('ZRANGE', c.key, c.from, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, chunk)
+    read = read + #c.members
+    c.at = 1
+    if #c.members < chunk then c.done = true end
+    if #c.members == 0 then return nil end
+    for i, m in ipairs(c.members) do c.seqs[i] = seqOf(m) end
+    c.from = '(' .. c.seqs[#c.members]
+  end
+  return c.seqs[c.at]
+end
+local matches, scanned = {}, 0
+while #matches < limit do
+  local best, bestSeq = nil, nil
+  for _, c in ipairs(cursors) do
+    local s = head(c)
+    if s and (bestSeq == nil or (forward and s < bestSeq) or (not forward and s > bestSeq)) then best, bestSeq = c, s end
+  end
+  if best == nil then break end
+  if scanned >= budget then truncated = 1 break end
+  local m = best.members[best.at]
+  best.at = best.at + 1
+  scanned = scanned + 1
+  local account = string.sub(m, string.find(m, ':', 1, true) + 1)
+  if accounts == nil or accounts[account] then matches[#matches + 1] = { bestSeq, account } end
+end
+local from, to, step = 1, #matches, 1
+if not forward then from, to, step = #matches, 1, -1 end
+for i = from, to, step do
+  local seq, list = matches[i][1], prefix .. matches[i][2]
+  local lo, hi = 0, redis.call('LLEN', list)
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    local raw = redis.call('LINDEX', key, mid)
-    if tonumber(string.sub(raw, 1, string.find(raw, ':', 1, true) - 1)) > after then hi = mid else lo = mid + 1 end
+    read = read + 1
+    if seqOf(redis.call('LINDEX', list, mid)) < seq then lo = mid + 1 else hi = mid end
   end
-  out[i] = redis.call('LRANGE', key, lo, cap > 0 and lo + cap - 1 or -1)
+  local raw = redis.call('LINDEX', list, lo)
+  read = read + 1
+  if raw and seqOf(raw) == seq then out[#out + 1] = raw end
 end
+table.insert(out, 1, truncated)
+table.insert(out, 1, read)
 return out
 `;
-
-/** Accounts read per round trip when a `*` query walks accounts from the most recently active. */
-const ACCOUNT_BATCH = 100;
 
 /**
  * History shared by every process, with the in-process store's semantics: a list per account (`size`), accounts
  * bounded by recency (`maxAccounts`), one sequence for arrival order across accounts, `complete: false` when entries
- * newer than `since` were dropped. Single Redis (or Sentinel): the record script touches keys it computes, which
- * Redis Cluster would not allow.
+ * newer than `since` were dropped. Single Redis (or Sentinel): the scripts touch keys they compute, which Redis
+ * Cluster would not allow.
  *
- * Other processes record while a query reads (the in-process store never sees that): a page is a snapshot as of its
- * first read, so that it never holds a notification without an older one that was already there (the next page,
- * `since` its last id, would skip that one for good).
+ * A query reads at most `HISTORY_SCAN_BUDGET` index members and entries, whatever the filter and `since` (before
+ * the type index, a filtered `*` page after a forgotten `since` read every kept entry of every account: 1.7 s of
+ * Redis at 500 accounts). Where the budget runs out before `limit` matches (asked accounts that are a sliver of a
+ * busy history, or a type they rarely receive), the page holds the matches found and says `complete: false`: the
+ * one case where it differs from the in-process store, which answers exactly at any bound.
  */
 export class RedisHistoryStore implements HistoryStore {
-  readonly #keys: { seq: string; ids: string; accounts: string; listPrefix: string; drops: string };
+  readonly #keys: { seq: string; ids: string; accounts: string; listPrefix: string; drops: string; typePrefix: string };
+  readonly #budget: number;
+  /** Index members and entries the last query read from Redis (what the budget bounds; for tests and benchmarks). */
+  lastQueryReads = 0;
 
   constructor(
     private readonly client: RedisClient,
-    private readonly options: { size: number; maxAccounts: number; prefix: string },
+    private readonly options: { size: number; maxAccounts: number; prefix: string; scanBudget?: number },
   ) {
     const p = `${options.prefix}history:`;
-    this.#keys = { seq: `${p}seq`, ids: `${p}ids`, accounts: `${p}accounts`, listPrefix: `${p}account:`, drops: `${p}drops` };
+    this.#keys = {
+      seq: `${p}seq`,
+      ids: `${p}ids`,
+      accounts: `${p}accounts`,
+      listPrefix: `${p}account:`,
+      drops: `${p}drops`,
+      typePrefix: `${p}type:`,
+    };
+    this.#budget = options.scanBudget ?? HISTORY_SCAN_BUDGET;
   }
 
   async record(notification: Notification): Promise<void> {
@@ -123,11 +225,14 @@ export class RedisHistoryStore implements HistoryStore {
         String(this.options.maxAccounts),
         k.listPrefix,
         hex(notification.accountId),
+        notification.eventType,
+        k.typePrefix,
       ],
     });
   }
 
   async query(query: HistoryQuery): Promise<HistoryPage> {
+    this.lastQueryReads = 0;
     let afterSeq: number | undefined;
     let complete = true;
     if (query.since !== undefined) {
@@ -139,84 +244,32 @@ export class RedisHistoryStore implements HistoryStore {
         afterSeq = 0;
       }
     }
-    const entries = query.limit > 0 ? await this.#page(query, afterSeq) : [];
+    const page = query.limit > 0 ? await this.#page(query, afterSeq) : { entries: [], truncated: false };
+    if (page.truncated) complete = false;
     // Checked after the page was read: drops only grow, so none that the page could have missed goes unnoticed.
     if (afterSeq !== undefined && complete && (await this.#droppedSince(query.accounts, afterSeq))) complete = false;
-    return { events: entries.map((e) => e.notification), complete };
+    return { events: page.entries.map((raw) => JSON.parse(raw.slice(nthColon(raw, 3) + 1)) as Notification), complete };
   }
 
-  async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<Entry[]> {
-    const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
-    // The type is read from the entry's prefix: only the entries of the page are ever parsed.
-    const matches = (entry: Entry) => types === undefined || types.has((entry as StoredEntry).eventType);
-    const cap = types === undefined ? query.limit : 0;
-    if (query.accounts !== ALL_ACCOUNTS) {
-      const accounts = [...new Set(query.accounts)];
-      const rings = afterSeq === undefined ? await this.#lists(accounts) : await this.#listsAfter(accounts, afterSeq, cap);
-      return mergeLists(rings, { afterSeq, limit: query.limit, matches });
-    }
-    if (afterSeq === undefined) return this.#latestAcrossAccounts(query.limit, matches);
-    // Only accounts active after the anchor can hold newer entries. The most recent of them bounds the snapshot.
-    const active = await this.client.zRangeByScoreWithScores(this.#keys.accounts, `(${afterSeq}`, '+inf');
-    const upTo = active.at(-1)?.score ?? afterSeq;
-    const rings = await this.#listsAfter(active.map((a) => a.value), afterSeq, cap);
-    return mergeLists(rings, { afterSeq, limit: query.limit, matches: (e) => e.seq <= upTo && matches(e) });
-  }
-
-  /**
-   * The latest `limit` matches over every account, as of the start of the walk. Accounts are read from the most
-   * recently active, by score rather than rank, so that accounts recorded meanwhile shift nothing (by rank, one would
-   * be read twice and another skipped); an account whose last entry is older than the `limit` matches found so far
-   * cannot contribute, so the walk stops there. Accounts recorded during the walk jump above it: they are read at its
-   * end, and entries newer than its start are left out.
-   */
-  async #latestAcrossAccounts(limit: number, matches: (entry: Entry) => boolean): Promise<Entry[]> {
-    const rings: Entry[][] = [];
-    const read = new Set<string>();
-    const readLists = async (accountIds: string[]) => {
-      const unread = accountIds.filter((id) => !read.has(id));
-      for (const id of unread) read.add(id);
-      rings.push(...(await this.#lists(unread)));
-    };
-    // One more than the batch: its last activity bounds what the accounts after this batch can hold.
-    const batchFrom = (max: string) =>
-      this.client.zRangeWithScores(this.#keys.accounts, max, '-inf', {
-        BY: 'SCORE',
-        REV: true,
-        LIMIT: { offset: 0, count: ACCOUNT_BATCH + 1 },
-      });
-    let batch = await batchFrom('+inf');
-    // The last sequence number when the walk starts (the record script is atomic: every entry up to it is there).
-    const upTo = batch[0]?.score ?? 0;
-    const merge = () => mergeLists(rings, { afterSeq: undefined, limit, matches: (e) => e.seq <= upTo && matches(e) });
-    for (;;) {
-      await readLists(batch.slice(0, ACCOUNT_BATCH).map((a) => a.value));
-      const next = batch[ACCOUNT_BATCH];
-      const result = merge();
-      if (next === undefined || (result.length >= limit && (result[0]?.seq ?? 0) > next.score)) break;
-      batch = await batchFrom(String(next.score));
-    }
-    await readLists(await this.client.zRangeByScore(this.#keys.accounts, `(${upTo}`, '+inf'));
-    return merge();
-  }
-
-  /** Each account's kept entries, oldest first, read in one transaction (one instant for every list). */
-  async #lists(accountIds: string[]): Promise<Entry[][]> {
-    if (accountIds.length === 0) return [];
-    const transaction = this.client.multi();
-    for (const id of accountIds) transaction.lRange(this.#keys.listPrefix + id, 0, -1);
-    const replies = (await transaction.exec()) as unknown as string[][];
-    return replies.map((raw) => raw.map(parseEntry));
-  }
-
-  /** Each account's entries after `afterSeq`, oldest first, at most `cap` of each (0: all), at one instant. */
-  async #listsAfter(accountIds: string[], afterSeq: number, cap: number): Promise<Entry[][]> {
-    if (accountIds.length === 0) return [];
-    const replies = (await this.client.eval(READ_AFTER, {
-      keys: accountIds.map((id) => this.#keys.listPrefix + id),
-      arguments: [String(afterSeq), String(cap)],
-    })) as string[][];
-    return replies.map((raw) => raw.map(parseEntry));
+  async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<{ entries: string[]; truncated: boolean }> {
+    const types = [...new Set(query.eventTypes ?? EVENT_TYPES)];
+    const accounts = query.accounts === ALL_ACCOUNTS ? undefined : [...new Set(query.accounts)];
+    if (types.length === 0 || accounts?.length === 0) return { entries: [], truncated: false };
+    const reply = (await this.client.eval(PAGE, {
+      keys: types.map((type) => this.#keys.typePrefix + type),
+      arguments: [
+        this.#keys.listPrefix,
+        String(afterSeq ?? -1),
+        String(query.limit),
+        String(this.#budget),
+        accounts === undefined ? '*' : 'list',
+        ...types,
+        ...(accounts ?? []),
+      ],
+    })) as [number, number, ...string[]];
+    const [read, truncated, ...entries] = reply;
+    this.lastQueryReads = read;
+    return { entries, truncated: truncated === 1 };
   }
 
   /** Whether entries newer than `afterSeq` of these accounts may have been dropped (the in-process store's rule). */
@@ -233,23 +286,11 @@ export class RedisHistoryStore implements HistoryStore {
 
 const hex = (value: string): string => Buffer.from(value, 'utf8').toString('hex');
 
-/** A kept entry as read from Redis: seq and type from its prefix, the notification parsed only when used. */
-interface StoredEntry extends Entry {
-  readonly eventType: string;
-}
-
-function parseEntry(raw: string): StoredEntry {
-  const first = raw.indexOf(':');
-  const second = raw.indexOf(':', first + 1);
-  const third = raw.indexOf(':', second + 1);
-  let notification: Notification | undefined;
-  return {
-    seq: Number(raw.slice(0, first)),
-    eventType: raw.slice(second + 1, third),
-    get notification() {
-      return (notification ??= JSON.parse(raw.slice(third + 1)) as Notification);
-    },
-  };
+/** Index of the `n`th colon of an entry (its json follows the third). */
+function nthColon(raw: string, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i++) at = raw.indexOf(':', at + 1);
+  return at;
 }
 
 /**
