@@ -199,3 +199,153 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore', () => {
     expect((await store.query({ accounts: '*', since: 'y1', limit: 10 })).events.map((n) => n.id)).toEqual(['x1', 'y2']);
   });
 });
+
+/**
+ * The worst queries of issue 11 (a filter and a `since` no longer kept, over many accounts), on a real Redis: the page
+ * is still exact, and what a query reads no longer grows with what is kept.
+ */
+describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
+  let redis: RedisServer;
+  let client: RedisClient;
+  let nextPrefix = 0;
+  const ACCOUNTS = Array.from({ length: 300 }, (_, i) => `acct${String(i).padStart(3, '0')}`);
+  /** Arrival order, round-robin over the accounts; one in three a comment. */
+  const arrivals: Notification[] = [];
+  for (let round = 0; round < 8; round++) {
+    for (const [i, accountId] of ACCOUNTS.entries()) {
+      arrivals.push(notification(`${accountId}-${round}`, accountId, (i + round) % 3 === 0 ? 'comments' : 'messages'));
+    }
+  }
+  const SIZE = 5;
+  /** What a scan-everything reading of SPEC keeps: each account's latest SIZE, in arrival order. */
+  const kept = arrivals.filter((n) => Number(n.id.split('-')[1]) >= 8 - SIZE);
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = createClient({ url: redis.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.close();
+    await redis?.stop();
+  });
+
+  async function filled(options: { scanBudget?: number } = {}) {
+    const memory = new MemoryHistoryStore({ size: SIZE, maxAccounts: 1000 });
+    const shared = new RedisHistoryStore(client, { size: SIZE, maxAccounts: 1000, prefix: `b${++nextPrefix}:`, ...options });
+    for (let i = 0; i < arrivals.length; i += 200) {
+      await Promise.all(arrivals.slice(i, i + 200).map((n) => shared.record(n)));
+    }
+    for (const n of arrivals) memory.record(n);
+    return { memory, shared };
+  }
+
+  /** Pages forward from `since` while they come full, as the client's catch-up does. */
+  async function pageForward(store: RedisHistoryStore, query: HistoryQuery) {
+    const pages: { ids: string[]; complete: boolean }[] = [];
+    let since = query.since;
+    for (let i = 0; i < 100; i++) {
+      const page = await store.query({ ...query, ...(since !== undefined && { since }) });
+      pages.push({ ids: page.events.map((n) => n.id), complete: page.complete });
+      if (page.events.length < query.limit) break;
+      since = page.events.at(-1)?.id;
+    }
+    return pages;
+  }
+
+  const commandCalls = async (): Promise<Record<string, number>> => {
+    const stats = await client.info('commandstats');
+    return Object.fromEntries([...stats.matchAll(/cmdstat_(\w+):calls=(\d+)/g)].map((m) => [m[1] as string, Number(m[2])]));
+  };
+
+  it('when a `*` user asks one type after a forgotten `since`, then complete is false, the first page is the oldest kept, and paging forward brings every one once, oldest first', async () => {
+    const { memory, shared } = await filled();
+    const comments = kept.filter((n) => n.eventType === 'comments').map((n) => n.id);
+    expect(comments.length).toBeGreaterThan(300);
+    const query: HistoryQuery = { accounts: '*', eventTypes: ['comments'], since: 'long-gone', limit: 100 };
+
+    const first = await shared.query(query);
+    expect(first.complete).toBe(false);
+    expect(first.events.map((n) => n.id)).toEqual(comments.slice(0, 100));
+    expect(first).toEqual(await memory.query(query));
+
+    const pages = await pageForward(shared, query);
+    expect(pages.flatMap((p) => p.ids)).toEqual(comments);
+    // Only the first page's `since` was forgotten; the others resume from a kept id.
+    expect(pages.map((p) => p.complete)).toEqual([false, ...pages.slice(1).map(() => true)]);
+    // Positive control for the filter: the other type is there too, and comes alone when asked.
+    const messages = await shared.query({ ...query, eventTypes: ['messages'] });
+    expect(messages.events.every((n) => n.eventType === 'messages') && messages.events.length === 100).toBe(true);
+  });
+
+  it('when many named accounts ask one type after a forgotten `since`, or the latest, then the pages are the in-process store’s', async () => {
+    const { memory, shared } = await filled();
+    const named = ACCOUNTS.filter((_, i) => i % 2 === 0);
+    for (const query of [
+      { accounts: named, eventTypes: ['comments'], since: 'long-gone', limit: 100 },
+      { accounts: named, eventTypes: ['comments'], limit: 100 },
+      { accounts: '*', eventTypes: ['comments', 'messages'], limit: 100 },
+      { accounts: '*', since: 'long-gone', limit: 100 },
+      { accounts: named.slice(0, 3), eventTypes: ['comments'], since: 'long-gone', limit: 100 },
+    ] as HistoryQuery[]) {
+      expect(await shared.query(query), JSON.stringify(query).slice(0, 200)).toEqual(await memory.query(query));
+    }
+    const pages = await pageForward(shared, { accounts: named, eventTypes: ['comments'], since: 'long-gone', limit: 100 });
+    const expected = kept.filter((n) => n.eventType === 'comments' && named.includes(n.accountId)).map((n) => n.id);
+    expect(pages.flatMap((p) => p.ids)).toEqual(expected);
+  });
+
+  it('when a `*` page after a forgotten `since` is read, then it reads O(limit) entries and index members, not every kept one', async () => {
+    const { shared } = await filled();
+    const before = await commandCalls();
+    const page = await shared.query({ accounts: '*', eventTypes: ['comments'], since: 'long-gone', limit: 20 });
+    const after = await commandCalls();
+    expect(page.events).toHaveLength(20);
+    // 1500 entries are kept (500 comments): the page read one chunk of the comments' index (at most 128 members)
+    // and the 20 notifications it answers.
+    expect(shared.lastQueryReads).toBeGreaterThanOrEqual(40);
+    expect(shared.lastQueryReads).toBeLessThanOrEqual(128 + 20);
+    // Redis's own count of what ran, independent of the store's: no list was read, one index range, one read of
+    // the notifications.
+    const calls = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+    expect(calls('lrange')).toBe(0);
+    expect(calls('zrange')).toBe(1);
+    expect(calls('hmget')).toBe(1);
+    // Positive control: the same count sees a page read from lists (three named accounts: 15 entries).
+    await shared.query({ accounts: ACCOUNTS.slice(0, 3), eventTypes: ['comments'], since: 'long-gone', limit: 20 });
+    expect((await commandCalls()).lrange).toBe((after.lrange ?? 0) + 3);
+  });
+
+  it('when the scan budget runs out before `limit` matches, then the page holds the first matches, says complete: false, and the next page goes on from there', async () => {
+    const { memory, shared } = await filled({ scanBudget: 300 });
+    // Three named accounts of three hundred, their comments only: about one index member in three hundred matches.
+    const named = ACCOUNTS.slice(0, 3);
+    const expected = (await memory.query({ accounts: named, eventTypes: ['comments'], limit: 100, since: 'long-gone' })).events.map((n) => n.id);
+    expect(expected.length).toBeGreaterThan(3);
+    // Few enough entries to be read from the accounts' lists: exact.
+    const exact = await shared.query({ accounts: named, eventTypes: ['comments'], since: 'long-gone', limit: 100 });
+    expect(exact.events.map((n) => n.id)).toEqual(expected);
+
+    // Seventy named accounts hold more entries than the budget (350): the comments' index is walked instead, where
+    // about one member in four is theirs, and the budget runs out before a hundred are found.
+    const many = ACCOUNTS.slice(0, 70);
+    const query: HistoryQuery = { accounts: many, eventTypes: ['comments'], limit: 100 };
+    const all = (await memory.query({ ...query, since: 'long-gone', limit: 1000 })).events.map((n) => n.id);
+    const page = await shared.query({ ...query, since: `${ACCOUNTS[0]}-3` });
+    const allAfter = all.slice(all.indexOf(`${ACCOUNTS[0]}-3`) + 1);
+    expect(page.complete).toBe(false);
+    expect(page.events.length).toBeGreaterThan(0);
+    expect(page.events.length).toBeLessThan(100);
+    expect(page.events.map((n) => n.id)).toEqual(allAfter.slice(0, page.events.length));
+    expect(shared.lastQueryReads).toBeLessThanOrEqual(300 + 128 + page.events.length);
+    // The next page starts right after the last one found: nothing skipped, nothing twice.
+    const next = await shared.query({ ...query, since: page.events.at(-1)?.id as string });
+    expect(next.events.length).toBeGreaterThan(0);
+    expect(next.events.map((n) => n.id)).toEqual(allAfter.slice(page.events.length, page.events.length + next.events.length));
+    // The latest page, too, is the newest part of the whole one.
+    const latest = await shared.query(query);
+    const whole = (await memory.query(query)).events.map((n) => n.id);
+    expect(latest.complete).toBe(false);
+    expect(latest.events.map((n) => n.id)).toEqual(whole.slice(whole.length - latest.events.length));
+  });
+});

@@ -11,20 +11,21 @@ export const HISTORY_SCAN_BUDGET = 10_000;
 
 /**
  * Records one notification atomically: next sequence number, append to the account's list (trimmed to `size`),
- * index it by event type and by id (for `since`), mark the account active, and forget the least recently active
- * accounts past `maxAccounts`. Trimmed and evicted entries leave both indexes. What is dropped is noted in the drops
- * hash, as the in-process store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a
- * forgotten account) and `anywhere` (newest of both).
+ * store its json by seq, index it by event type and by id (for `since`), mark the account active, and forget the
+ * least recently active accounts past `maxAccounts`. Trimmed and evicted entries leave every index. What is dropped
+ * is noted in the drops hash, as the in-process store notes it: `a:<account>` (newest seq its list dropped),
+ * `evicted` (newest seq of a forgotten account) and `anywhere` (newest of both).
  *
- * An entry is `<seq>:<hex id>:<event type>:<notification json>`: the script reads its seq, id and type with plain
- * string functions and never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a
- * failed script leaves its earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>`
- * tokens: one id may stand for several notifications (a comment on one account is a mention on another). The type
- * index is a sorted set per event type, score the seq, member `<seq>:<account>`: a `*` page reads the first or last
- * members of the asked types instead of every account's list.
- * KEYS: seq, account list, id index, accounts zset, drops hash.
- * ARGV: event type and notification json (`<type>:<json>`), hex id, accountId, size, maxAccounts, list prefix, hex
- * accountId, event type, type index prefix.
+ * A list entry is `<seq>:<hex id>:<event type>`, small, so that a page can read and filter a list cheaply; the
+ * notification json is in the entries hash under its seq, read only for the notifications a page answers. The script
+ * never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a failed script leaves its
+ * earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>` tokens: one id may stand
+ * for several notifications (a comment on one account is a mention on another). The type index is a sorted set per
+ * event type, score the seq, member `<seq>:<account>`: a `*` page reads the first or last members of the asked types
+ * instead of every account's list.
+ * KEYS: seq, account list, id index, accounts zset, drops hash, entries hash.
+ * ARGV: notification json, hex id, accountId, size, maxAccounts, list prefix, hex accountId, event type, type index
+ * prefix.
  */
 const RECORD = `
 local function forget(raw, account)
@@ -32,8 +33,8 @@ local function forget(raw, account)
   local seq = string.sub(raw, 1, colon - 1)
   local idEnd = string.find(raw, ':', colon + 1, true)
   local idHex = string.sub(raw, colon + 1, idEnd - 1)
-  local eventType = string.sub(raw, idEnd + 1, string.find(raw, ':', idEnd + 1, true) - 1)
-  redis.call('ZREM', ARGV[9] .. eventType, seq .. ':' .. account)
+  redis.call('ZREM', ARGV[9] .. string.sub(raw, idEnd + 1), seq .. ':' .. account)
+  redis.call('HDEL', KEYS[6], seq)
   local tokens = redis.call('HGET', KEYS[3], idHex)
   if tokens then
     local kept, prefix = {}, seq .. '|'
@@ -48,7 +49,8 @@ local function raise(field, seq)
   if seq > tonumber(redis.call('HGET', KEYS[5], field) or '0') then redis.call('HSET', KEYS[5], field, seq) end
 end
 local seq = redis.call('INCR', KEYS[1])
-redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[1])
+redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[8])
+redis.call('HSET', KEYS[6], seq, ARGV[1])
 redis.call('ZADD', ARGV[9] .. ARGV[8], seq, seq .. ':' .. ARGV[3])
 local token = seq .. '|' .. ARGV[7]
 local tokens = redis.call('HGET', KEYS[3], ARGV[2])
@@ -84,53 +86,58 @@ return seq
  * - asked accounts that hold at most `budget` entries in all: their lists are read whole and filtered (exact);
  * - otherwise (`*`, or many busy accounts): the type indexes of the asked types are merged by seq, from after
  *   `afterSeq` forward or from the newest backward, keeping the members of the asked accounts, until `limit` match
- *   or `budget` members were read. Only the matches' entries are then read from their lists (binary search by seq).
- * Answers `{read, truncated, entry...}` oldest first: `read` counts index members and entries read, `truncated` is 1
- * when the budget ran out first (the matches are then exact up to the last member read, and the page incomplete).
- * KEYS: the type indexes of the asked types.
- * ARGV: list prefix, afterSeq (-1: the latest), limit, budget, `*` (every account) or `list`, then the asked types
- * (as many as KEYS), then the asked accounts.
+ *   or `budget` members were read.
+ * Then the json of the (at most `limit`) notifications found, in one read. Answers `{read, truncated, json...}`
+ * oldest first: `read` counts list entries, index members and notifications read, `truncated` is 1 when the budget
+ * ran out first (the matches are then exact up to the last member read, and the page incomplete).
+ * KEYS: entries hash, then the type indexes of the asked types.
+ * ARGV: list prefix, afterSeq (-1: the latest), limit, budget, size, `*` (every account) or `list`, then the asked
+ * types (one per type index), then the asked accounts.
  */
 const PAGE = `
-local prefix, after, limit, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local prefix, after, limit, budget, size = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local forward = after >= 0
-local read, truncated, out = 0, 0, {}
-local function seqOf(s) return tonumber(string.sub(s, 1, string.find(s, ':', 1, true) - 1)) end
-local accounts = nil
 local firstAccount = 6 + #KEYS
-if ARGV[5] == 'list' then
+local read, truncated, seqs = 0, 0, {}
+local function fetch()
+  local out = { read + #seqs, truncated }
+  if #seqs > 0 then
+    for _, json in ipairs(redis.call('HMGET', KEYS[1], unpack(seqs))) do out[#out + 1] = json end
+  end
+  return out
+end
+local accounts = nil
+if ARGV[6] == 'list' then
   accounts = {}
   local total = 0
-  for i = firstAccount, #ARGV do
-    accounts[ARGV[i]] = true
-    total = total + redis.call('LLEN', prefix .. ARGV[i])
+  for i = firstAccount, #ARGV do accounts[ARGV[i]] = true end
+  -- Counted only when the lists may hold more than the budget (a call per account).
+  if (#ARGV - firstAccount + 1) * size > budget then
+    for i = firstAccount, #ARGV do total = total + redis.call('LLEN', prefix .. ARGV[i]) end
   end
   if total <= budget then
     local types = {}
-    for i = 6, firstAccount - 1 do types[ARGV[i]] = true end
+    for i = 7, firstAccount - 1 do types[ARGV[i]] = true end
     local found = {}
     for i = firstAccount, #ARGV do
       for _, raw in ipairs(redis.call('LRANGE', prefix .. ARGV[i], 0, -1)) do
         read = read + 1
         local a = string.find(raw, ':', 1, true)
-        local b = string.find(raw, ':', a + 1, true)
         local seq = tonumber(string.sub(raw, 1, a - 1))
-        if seq > after and types[string.sub(raw, b + 1, string.find(raw, ':', b + 1, true) - 1)] then
-          found[#found + 1] = { seq, raw }
-        end
+        if seq > after and types[string.sub(raw, string.find(raw, ':', a + 1, true) + 1)] then found[#found + 1] = seq end
       end
     end
-    table.sort(found, function(x, y) return x[1] < y[1] end)
+    table.sort(found)
     local first = forward and 1 or math.max(1, #found - limit + 1)
-    for i = first, math.min(#found, first + limit - 1) do out[#out + 1] = found[i][2] end
-    table.insert(out, 1, truncated)
-    table.insert(out, 1, read)
-    return out
+    for i = first, math.min(#found, first + limit - 1) do seqs[#seqs + 1] = found[i] end
+    return fetch()
   end
 end
-local chunk = math.min(budget, math.max(limit, 64))
+local chunk = math.min(budget, math.max(limit, 128))
 local cursors = {}
-for _, key in ipairs(KEYS) do cursors[#cursors + 1] = { key = key, from = forward and ('(' .. after) or '+inf', members = {}, seqs = {}, at = 1, done = false } end
+for i = 2, #KEYS do
+  cursors[#cursors + 1] = { key = KEYS[i], from = forward and ('(' .. after) or '+inf', members = {}, seqs = {}, at = 1, done = false }
+end
 local function head(c)
   if c.at > #c.members then
     if c.done then return nil end
@@ -140,13 +147,13 @@ local function head(c)
     c.at = 1
     if #c.members < chunk then c.done = true end
     if #c.members == 0 then return nil end
-    for i, m in ipairs(c.members) do c.seqs[i] = seqOf(m) end
+    for i, m in ipairs(c.members) do c.seqs[i] = tonumber(string.sub(m, 1, string.find(m, ':', 1, true) - 1)) end
     c.from = '(' .. c.seqs[#c.members]
   end
   return c.seqs[c.at]
 end
-local matches, scanned = {}, 0
-while #matches < limit do
+local scanned = 0
+while #seqs < limit do
   local best, bestSeq = nil, nil
   for _, c in ipairs(cursors) do
     local s = head(c)
@@ -157,26 +164,12 @@ while #matches < limit do
   local m = best.members[best.at]
   best.at = best.at + 1
   scanned = scanned + 1
-  local account = string.sub(m, string.find(m, ':', 1, true) + 1)
-  if accounts == nil or accounts[account] then matches[#matches + 1] = { bestSeq, account } end
+  if accounts == nil or accounts[string.sub(m, string.find(m, ':', 1, true) + 1)] then seqs[#seqs + 1] = bestSeq end
 end
-local from, to, step = 1, #matches, 1
-if not forward then from, to, step = #matches, 1, -1 end
-for i = from, to, step do
-  local seq, list = matches[i][1], prefix .. matches[i][2]
-  local lo, hi = 0, redis.call('LLEN', list)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    read = read + 1
-    if seqOf(redis.call('LINDEX', list, mid)) < seq then lo = mid + 1 else hi = mid end
-  end
-  local raw = redis.call('LINDEX', list, lo)
-  read = read + 1
-  if raw and seqOf(raw) == seq then out[#out + 1] = raw end
+if not forward then
+  for i = 1, math.floor(#seqs / 2) do seqs[i], seqs[#seqs - i + 1] = seqs[#seqs - i + 1], seqs[i] end
 end
-table.insert(out, 1, truncated)
-table.insert(out, 1, read)
-return out
+return fetch()
 `;
 
 /**
@@ -192,7 +185,15 @@ return out
  * one case where it differs from the in-process store, which answers exactly at any bound.
  */
 export class RedisHistoryStore implements HistoryStore {
-  readonly #keys: { seq: string; ids: string; accounts: string; listPrefix: string; drops: string; typePrefix: string };
+  readonly #keys: {
+    seq: string;
+    ids: string;
+    accounts: string;
+    listPrefix: string;
+    drops: string;
+    typePrefix: string;
+    entries: string;
+  };
   readonly #budget: number;
   /** Index members and entries the last query read from Redis (what the budget bounds; for tests and benchmarks). */
   lastQueryReads = 0;
@@ -201,7 +202,8 @@ export class RedisHistoryStore implements HistoryStore {
     private readonly client: RedisClient,
     private readonly options: { size: number; maxAccounts: number; prefix: string; scanBudget?: number },
   ) {
-    const p = `${options.prefix}history:`;
+    // `history2`: lists of small entries and an entries hash (issue 11); the lists of `history:` held the json.
+    const p = `${options.prefix}history2:`;
     this.#keys = {
       seq: `${p}seq`,
       ids: `${p}ids`,
@@ -209,6 +211,7 @@ export class RedisHistoryStore implements HistoryStore {
       listPrefix: `${p}account:`,
       drops: `${p}drops`,
       typePrefix: `${p}type:`,
+      entries: `${p}entries`,
     };
     this.#budget = options.scanBudget ?? HISTORY_SCAN_BUDGET;
   }
@@ -216,9 +219,9 @@ export class RedisHistoryStore implements HistoryStore {
   async record(notification: Notification): Promise<void> {
     const k = this.#keys;
     await this.client.eval(RECORD, {
-      keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts, k.drops],
+      keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts, k.drops, k.entries],
       arguments: [
-        `${notification.eventType}:${JSON.stringify(notification)}`,
+        JSON.stringify(notification),
         hex(notification.id),
         notification.accountId,
         String(this.options.size),
@@ -248,7 +251,7 @@ export class RedisHistoryStore implements HistoryStore {
     if (page.truncated) complete = false;
     // Checked after the page was read: drops only grow, so none that the page could have missed goes unnoticed.
     if (afterSeq !== undefined && complete && (await this.#droppedSince(query.accounts, afterSeq))) complete = false;
-    return { events: page.entries.map((raw) => JSON.parse(raw.slice(nthColon(raw, 3) + 1)) as Notification), complete };
+    return { events: page.entries.map((json) => JSON.parse(json) as Notification), complete };
   }
 
   async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<{ entries: string[]; truncated: boolean }> {
@@ -256,12 +259,13 @@ export class RedisHistoryStore implements HistoryStore {
     const accounts = query.accounts === ALL_ACCOUNTS ? undefined : [...new Set(query.accounts)];
     if (types.length === 0 || accounts?.length === 0) return { entries: [], truncated: false };
     const reply = (await this.client.eval(PAGE, {
-      keys: types.map((type) => this.#keys.typePrefix + type),
+      keys: [this.#keys.entries, ...types.map((type) => this.#keys.typePrefix + type)],
       arguments: [
         this.#keys.listPrefix,
         String(afterSeq ?? -1),
         String(query.limit),
         String(this.#budget),
+        String(this.options.size),
         accounts === undefined ? '*' : 'list',
         ...types,
         ...(accounts ?? []),
@@ -285,13 +289,6 @@ export class RedisHistoryStore implements HistoryStore {
 }
 
 const hex = (value: string): string => Buffer.from(value, 'utf8').toString('hex');
-
-/** Index of the `n`th colon of an entry (its json follows the third). */
-function nthColon(raw: string, n: number): number {
-  let at = -1;
-  for (let i = 0; i < n; i++) at = raw.indexOf(':', at + 1);
-  return at;
-}
 
 /**
  * The seq `since` resolves to: of the notifications kept under that id, the oldest one the asker may see (answering
