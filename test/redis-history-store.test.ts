@@ -230,7 +230,7 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
     await redis?.stop();
   });
 
-  async function filled(options: { scanBudget?: number } = {}) {
+  async function filled(options: { budget?: { list: number; scan: number } } = {}) {
     const memory = new MemoryHistoryStore({ size: SIZE, maxAccounts: 1000 });
     const shared = new RedisHistoryStore(client, { size: SIZE, maxAccounts: 1000, prefix: `b${++nextPrefix}:`, ...options });
     for (let i = 0; i < arrivals.length; i += 200) {
@@ -317,7 +317,7 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
   });
 
   it('when the scan budget runs out before `limit` matches, then the page holds the first matches, says complete: false, and the next page goes on from there', async () => {
-    const { memory, shared } = await filled({ scanBudget: 300 });
+    const { memory, shared } = await filled({ budget: { list: 300, scan: 300 } });
     // Three named accounts of three hundred, their comments only: about one index member in three hundred matches.
     const named = ACCOUNTS.slice(0, 3);
     const expected = (await memory.query({ accounts: named, eventTypes: ['comments'], limit: 100, since: 'long-gone' })).events.map((n) => n.id);

@@ -4,10 +4,12 @@ import { EVENT_TYPES, type Notification } from '../notifications/notification.js
 import type { RedisClient } from './redis-connection.js';
 
 /**
- * Most index members and entries one query reads from Redis (past it, the page says `complete: false` with what
- * it found). Measured (bench/redis-history.ts): a full budget costs Redis about 2–3 ms.
+ * Bounds of one page's reads in Redis (measured by bench/redis-history.ts; README, "Performance, limits and
+ * trade-offs"). A page of named accounts whose lists hold at most `list` entries in all reads them whole (exact);
+ * otherwise it walks the type index, at most `scan` members, and says `complete: false` with what it found when the
+ * budget runs out before `limit` matches.
  */
-export const HISTORY_SCAN_BUDGET = 10_000;
+export const HISTORY_READ_BUDGET = { list: 3000, scan: 10_000 };
 
 /**
  * Records one notification atomically: next sequence number, append to the account's list (trimmed to `size`),
@@ -83,7 +85,7 @@ return seq
 /**
  * One page, read atomically (a snapshot: it never holds a notification without the older ones that were already
  * there, whoever records meanwhile). Two ways, whichever is bounded:
- * - asked accounts that hold at most `budget` entries in all: their lists are read whole and filtered (exact);
+ * - asked accounts that hold at most `listBudget` entries in all: their lists are read whole and filtered (exact);
  * - otherwise (`*`, or many busy accounts): the type indexes of the asked types are merged by seq, from after
  *   `afterSeq` forward or from the newest backward, keeping the members of the asked accounts, until `limit` match
  *   or `budget` members were read.
@@ -91,13 +93,14 @@ return seq
  * oldest first: `read` counts list entries, index members and notifications read, `truncated` is 1 when the budget
  * ran out first (the matches are then exact up to the last member read, and the page incomplete).
  * KEYS: entries hash, then the type indexes of the asked types.
- * ARGV: list prefix, afterSeq (-1: the latest), limit, budget, size, `*` (every account) or `list`, then the asked
- * types (one per type index), then the asked accounts.
+ * ARGV: list prefix, afterSeq (-1: the latest), limit, budget, size, `*` (every account) or `list`, listBudget,
+ * then the asked types (one per type index), then the asked accounts.
  */
 const PAGE = `
 local prefix, after, limit, budget, size = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local forward = after >= 0
-local firstAccount = 6 + #KEYS
+local listBudget = tonumber(ARGV[7])
+local firstAccount = 7 + #KEYS
 local read, truncated, seqs = 0, 0, {}
 local function fetch()
   local out = { read + #seqs, truncated }
@@ -112,12 +115,12 @@ if ARGV[6] == 'list' then
   local total = 0
   for i = firstAccount, #ARGV do accounts[ARGV[i]] = true end
   -- Counted only when the lists may hold more than the budget (a call per account).
-  if (#ARGV - firstAccount + 1) * size > budget then
+  if (#ARGV - firstAccount + 1) * size > listBudget then
     for i = firstAccount, #ARGV do total = total + redis.call('LLEN', prefix .. ARGV[i]) end
   end
-  if total <= budget then
+  if total <= listBudget then
     local types = {}
-    for i = 7, firstAccount - 1 do types[ARGV[i]] = true end
+    for i = 8, firstAccount - 1 do types[ARGV[i]] = true end
     local found = {}
     for i = firstAccount, #ARGV do
       for _, raw in ipairs(redis.call('LRANGE', prefix .. ARGV[i], 0, -1)) do
@@ -178,7 +181,7 @@ return fetch()
  * newer than `since` were dropped. Single Redis (or Sentinel): the scripts touch keys they compute, which Redis
  * Cluster would not allow.
  *
- * A query reads at most `HISTORY_SCAN_BUDGET` index members and entries, whatever the filter and `since` (before
+ * A query reads at most `HISTORY_READ_BUDGET` list entries or index members, whatever the filter and `since` (before
  * the type index, a filtered `*` page after a forgotten `since` read every kept entry of every account: 1.7 s of
  * Redis at 500 accounts). Where the budget runs out before `limit` matches (asked accounts that are a sliver of a
  * busy history, or a type they rarely receive), the page holds the matches found and says `complete: false`: the
@@ -194,13 +197,13 @@ export class RedisHistoryStore implements HistoryStore {
     typePrefix: string;
     entries: string;
   };
-  readonly #budget: number;
+  readonly #budget: { list: number; scan: number };
   /** Index members and entries the last query read from Redis (what the budget bounds; for tests and benchmarks). */
   lastQueryReads = 0;
 
   constructor(
     private readonly client: RedisClient,
-    private readonly options: { size: number; maxAccounts: number; prefix: string; scanBudget?: number },
+    private readonly options: { size: number; maxAccounts: number; prefix: string; budget?: { list: number; scan: number } },
   ) {
     // `history2`: lists of small entries and an entries hash (issue 11); the lists of `history:` held the json.
     const p = `${options.prefix}history2:`;
@@ -213,7 +216,7 @@ export class RedisHistoryStore implements HistoryStore {
       typePrefix: `${p}type:`,
       entries: `${p}entries`,
     };
-    this.#budget = options.scanBudget ?? HISTORY_SCAN_BUDGET;
+    this.#budget = options.budget ?? HISTORY_READ_BUDGET;
   }
 
   async record(notification: Notification): Promise<void> {
@@ -264,9 +267,10 @@ export class RedisHistoryStore implements HistoryStore {
         this.#keys.listPrefix,
         String(afterSeq ?? -1),
         String(query.limit),
-        String(this.#budget),
+        String(this.#budget.scan),
         String(this.options.size),
         accounts === undefined ? '*' : 'list',
+        String(this.#budget.list),
         ...types,
         ...(accounts ?? []),
       ],
