@@ -109,6 +109,7 @@ try {
       ['1000 accounts + [mentions] + unknown since', { accounts: thousand, eventTypes: ['mentions'], since: 'forgotten', limit: 100 }],
       ['30 accounts + [comments] + unknown since', { accounts: thirty, eventTypes: ['comments'], since: 'forgotten', limit: 100 }],
       ['150 accounts + [mentions] + unknown since', { accounts: hundredFifty, eventTypes: ['mentions'], since: 'forgotten', limit: 100 }],
+      ['1000 accounts + [mentions], no since', { accounts: thousand, eventTypes: ['mentions'], limit: 100 }],
     ];
     await client.configSet({ 'slowlog-log-slower-than': '0', 'slowlog-max-len': '10000' });
     for (const [name, query] of queries) {

@@ -122,6 +122,58 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore', () => {
     );
   });
 
+  it('when the read budget is tiny, then every answer is the in-process store’s, or, marked incomplete, its oldest part (with `since`) or its newest (without)', async () => {
+    const accounts = ['a1', 'a2', 'a3', 'a4', 'a5'];
+    const types: EventType[] = ['comments', 'messages', 'mentions'];
+    const record = fc.record({ accountId: fc.constantFrom(...accounts), eventType: fc.constantFrom(...types) });
+    const query = fc.record(
+      {
+        accounts: fc.oneof(fc.constant('*' as const), fc.subarray(accounts, { minLength: 1 })),
+        eventTypes: fc.subarray(types, { minLength: 1 }),
+        since: fc.nat(40).map((i) => `n${i}`),
+        limit: fc.integer({ min: 1, max: 8 }),
+      },
+      { requiredKeys: ['accounts', 'limit'] },
+    );
+    let incomplete = 0;
+    let exact = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(record, { maxLength: 40 }),
+        fc.array(query, { minLength: 1, maxLength: 6 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (arrivals, queries, budget) => {
+          const options = { size: 4, maxAccounts: 4 };
+          const memory = new MemoryHistoryStore(options);
+          const shared = new RedisHistoryStore(client, { ...options, prefix: `t${++nextPrefix}:`, budget });
+          for (const [i, r] of arrivals.entries()) {
+            const n = notification(`n${i}`, r.accountId, r.eventType);
+            memory.record(n);
+            await shared.record(n);
+          }
+          for (const q of queries) {
+            const [expected, actual] = await Promise.all([memory.query(q), shared.query(q)]);
+            const ids = actual.events.map((n) => n.id);
+            const all = expected.events.map((n) => n.id);
+            if (actual.complete === expected.complete && ids.length === all.length) {
+              exact++;
+              expect(ids).toEqual(all);
+            } else {
+              incomplete++;
+              expect(actual.complete).toBe(false);
+              const part = q.since === undefined ? all.slice(all.length - ids.length) : all.slice(0, ids.length);
+              expect(ids).toEqual(part);
+            }
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+    // Both kinds of answer were seen.
+    expect(exact).toBeGreaterThan(0);
+    expect(incomplete).toBeGreaterThan(0);
+  });
+
   describe('with more accounts than one read of the account index (100)', () => {
     const accounts = Array.from({ length: 230 }, (_, i) => `acc${String(i).padStart(3, '0')}`);
 
@@ -232,12 +284,13 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
 
   async function filled(options: { budget?: number } = {}) {
     const memory = new MemoryHistoryStore({ size: SIZE, maxAccounts: 1000 });
-    const shared = new RedisHistoryStore(client, { size: SIZE, maxAccounts: 1000, prefix: `b${++nextPrefix}:`, ...options });
+    const prefix = `b${++nextPrefix}:`;
+    const shared = new RedisHistoryStore(client, { size: SIZE, maxAccounts: 1000, prefix, ...options });
     for (let i = 0; i < arrivals.length; i += 200) {
       await Promise.all(arrivals.slice(i, i + 200).map((n) => shared.record(n)));
     }
     for (const n of arrivals) memory.record(n);
-    return { memory, shared };
+    return { memory, shared, prefix };
   }
 
   /** Pages forward from `since` while they come full, as the client's catch-up does. */
@@ -296,7 +349,7 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
   });
 
   it('when a `*` page after a forgotten `since` is read, then it reads O(limit) entries and index members, not every kept one', async () => {
-    const { shared } = await filled();
+    const { shared, prefix } = await filled();
     const before = await commandCalls();
     const page = await shared.query({ accounts: '*', eventTypes: ['comments'], since: 'long-gone', limit: 20 });
     const after = await commandCalls();
@@ -309,13 +362,18 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
     expect(calls('zrange')).toBe(1);
     expect(calls('hmget')).toBe(1);
     expect(calls('lrange') + calls('hgetall') + calls('hvals')).toBe(0);
-    // Named accounts: one range of each account's set (a few members each) and one read of the json.
-    const named = await shared.query({ accounts: ACCOUNTS.slice(0, 200), eventTypes: ['comments'], since: 'long-gone', limit: 20 });
+    // Named accounts and a type whose index holds fewer members than the budget (500): that index is walked, once.
+    const named = ACCOUNTS.slice(0, 200);
+    const viaIndex = await shared.query({ accounts: named, eventTypes: ['comments'], since: 'long-gone', limit: 20 });
     const later = await commandCalls();
-    expect(named.events).toHaveLength(20);
-    expect((later.zrange ?? 0) - (after.zrange ?? 0)).toBe(200);
-    // Two members of each of the 200 sets, and the 20 answered.
-    expect(shared.lastQueryReads).toBe(200 * 2 + 20);
+    expect(viaIndex.events).toHaveLength(20);
+    expect((later.zrange ?? 0) - (after.zrange ?? 0)).toBe(1);
+    // With a budget below it, the accounts' sets: one range of a few members each, and one read of the json.
+    const sets = new RedisHistoryStore(client, { size: SIZE, maxAccounts: 1000, prefix, budget: 300 });
+    const viaSets = await sets.query({ accounts: named, eventTypes: ['comments'], since: 'long-gone', limit: 20 });
+    expect(viaSets).toEqual(viaIndex);
+    expect(((await commandCalls()).zrange ?? 0) - (later.zrange ?? 0)).toBe(200);
+    expect(sets.lastQueryReads).toBe(200 * 2 + 20);
   });
 
   it('when the read budget runs out before `limit` matches, then the page holds the first matches, says complete: false, and the next page goes on from there', async () => {

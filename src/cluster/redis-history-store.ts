@@ -4,12 +4,12 @@ import { EVENT_TYPES, type Notification } from '../notifications/notification.js
 import type { RedisClient } from './redis-connection.js';
 
 /**
- * Most entries a page of named accounts reads from their sorted sets (measured by bench/redis-history.ts; README,
- * "Performance, limits and trade-offs"). Past it, the page holds the matches found and says `complete: false`: only
- * a type filter that few of those accounts' entries match can get there. A `*` page needs no budget: every member of
- * the type index it reads matches.
+ * Most members a page of named accounts merges (measured by bench/redis-history.ts; README, "Performance, limits and
+ * trade-offs"). Past it, the page holds the matches found and says `complete: false`: only asked types that are
+ * common elsewhere but rare on those accounts can get there (types rare everywhere are walked in their index). A `*`
+ * page needs no budget: every member of the type index it reads matches.
  */
-export const HISTORY_READ_BUDGET = 4000;
+export const HISTORY_READ_BUDGET = 2000;
 
 /**
  * Records one notification atomically: next sequence number, add it to the account's sorted set (trimmed to
@@ -84,24 +84,40 @@ return seq
 
 /**
  * One page, read atomically (a snapshot: it never holds a notification without the older ones that were already
- * there, whoever records meanwhile). Sources are sorted sets whose members start with `<seq>:`: the type indexes of
- * the asked types (a `*` page: every member matches), or the asked accounts' sets (a member matches when its type,
- * after its second colon, is asked). A k-way merge on a heap of cursors reads them by seq, from after `afterSeq`
- * forward or from the newest backward, a few members a call, until `limit` match, the sources run out, or `budget`
- * members were merged. Then the json of the (at most `limit`) notifications found, in one read.
+ * there, whoever records meanwhile). Sources are sorted sets whose members start with `<seq>:`, either
+ * - the type indexes of the asked types: for a `*` page (every member matches), and for named accounts when the
+ *   asked types hold at most `budget` members after `afterSeq` in all (a member matches when its account, after its
+ *   first colon, is asked; the whole walk fits the budget, so the page is exact);
+ * - or the asked accounts' sets (a member matches when its type, after its second colon, is asked).
+ * A k-way merge on a heap of cursors reads them by seq, from after `afterSeq` forward or from the newest backward, a
+ * few members a call, until `limit` match, the sources run out, or `budget` members were merged. Then the json of
+ * the (at most `limit`) notifications found, in one read.
  * Answers `{read, truncated, json...}` oldest first: `read` counts members and notifications read, `truncated` is 1
  * when the budget ran out first (the matches are then exact up to the last member merged, and the page incomplete).
- * KEYS: entries hash, then the sources.
- * ARGV: afterSeq (-1: the latest), limit, budget, then the asked types when the sources are accounts' sets (none:
- * every member matches).
+ * KEYS: entries hash, then the type indexes (`*`) or the asked accounts' sets.
+ * ARGV: afterSeq (-1: the latest), limit, budget, type index prefix, account set prefix, then the asked types.
  */
 const PAGE = `
-local after, limit, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local after, limit, budget, typePrefix, accountPrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local forward = after >= 0
-local types = nil
-if #ARGV > 3 then
-  types = {}
-  for i = 4, #ARGV do types[ARGV[i]] = true end
+local sources, matches = {}, nil
+for k = 2, #KEYS do sources[#sources + 1] = KEYS[k] end
+if string.sub(KEYS[2], 1, #accountPrefix) == accountPrefix then
+  local indexed = 0
+  for i = 6, #ARGV do
+    indexed = indexed + (forward and redis.call('ZCOUNT', typePrefix .. ARGV[i], '(' .. after, '+inf') or redis.call('ZCARD', typePrefix .. ARGV[i]))
+  end
+  if indexed <= budget then
+    local accounts = {}
+    for _, key in ipairs(sources) do accounts[string.sub(key, #accountPrefix + 1)] = true end
+    sources = {}
+    for i = 6, #ARGV do sources[#sources + 1] = typePrefix .. ARGV[i] end
+    matches = function(m) return accounts[string.sub(m, string.find(m, ':', 1, true) + 1)] end
+  else
+    local types = {}
+    for i = 6, #ARGV do types[ARGV[i]] = true end
+    matches = function(m) return types[string.sub(m, string.find(m, ':', string.find(m, ':', 1, true) + 1, true) + 1)] end
+  end
 end
 local read, truncated, seqs = 0, 0, {}
 local function seqOf(m) return tonumber(string.sub(m, 1, string.find(m, ':', 1, true) - 1)) end
@@ -114,26 +130,28 @@ local function load(c)
   if #c.members == 0 then return false end
   c.from = '(' .. seqOf(c.members[#c.members])
   c.seq = seqOf(c.members[1])
+  c.k = forward and c.seq or -c.seq
   c.count = math.min(c.count * 2, 128)
   return true
 end
+-- A min-heap on each cursor's key: its seq forward, minus its seq backward (compared inline: this is the hot loop).
 local heap = {}
-local function before(a, b) if forward then return a.seq < b.seq end return a.seq > b.seq end
 local function down(i)
-  local n = #heap
+  local n, c = #heap, heap[i]
   while true do
-    local l, best = 2 * i, i
-    if l <= n and before(heap[l], heap[best]) then best = l end
-    if l + 1 <= n and before(heap[l + 1], heap[best]) then best = l + 1 end
-    if best == i then return end
-    heap[i], heap[best] = heap[best], heap[i]
-    i = best
+    local l = 2 * i
+    if l > n then break end
+    if l < n and heap[l + 1].k < heap[l].k then l = l + 1 end
+    if heap[l].k >= c.k then break end
+    heap[i] = heap[l]
+    i = l
   end
+  heap[i] = c
 end
 -- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy.
-local first = math.max(2, math.min(limit, math.ceil(2 * limit / (#KEYS - 1))))
-for k = 2, #KEYS do
-  local c = { key = KEYS[k], from = forward and ('(' .. after) or '+inf', count = first }
+local first = math.max(2, math.min(limit, math.ceil(2 * limit / #sources)))
+for _, key in ipairs(sources) do
+  local c = { key = key, from = forward and ('(' .. after) or '+inf', count = first }
   if load(c) then heap[#heap + 1] = c end
 end
 for i = math.floor(#heap / 2), 1, -1 do down(i) end
@@ -143,13 +161,18 @@ while #seqs < limit and #heap > 0 do
   local c = heap[1]
   local m = c.members[c.at]
   merged = merged + 1
-  if types == nil or types[string.sub(m, string.find(m, ':', string.find(m, ':', 1, true) + 1, true) + 1)] then
+  if matches == nil or matches(m) then
     seqs[#seqs + 1] = c.seq
     if #seqs == limit then break end
   end
   c.at = c.at + 1
   local alive = c.at <= #c.members
-  if alive then c.seq = seqOf(c.members[c.at]) elseif not c.done then alive = load(c) end
+  if alive then
+    c.seq = seqOf(c.members[c.at])
+    c.k = forward and c.seq or -c.seq
+  elseif not c.done then
+    alive = load(c)
+  end
   if not alive then
     heap[1] = heap[#heap]
     heap[#heap] = nil
@@ -257,7 +280,7 @@ export class RedisHistoryStore implements HistoryStore {
     const sources = accounts === undefined ? types.map((type) => k.typePrefix + type) : accounts.map((id) => k.accountPrefix + id);
     const reply = (await this.client.eval(PAGE, {
       keys: [k.entries, ...sources],
-      arguments: [String(afterSeq ?? -1), String(query.limit), String(this.#budget), ...(accounts === undefined ? [] : types)],
+      arguments: [String(afterSeq ?? -1), String(query.limit), String(this.#budget), k.typePrefix, k.accountPrefix, ...types],
     })) as [number, number, ...string[]];
     const [read, truncated, ...entries] = reply;
     this.lastQueryReads = read;
