@@ -84,42 +84,25 @@ return seq
 
 /**
  * One page, read atomically (a snapshot: it never holds a notification without the older ones that were already
- * there, whoever records meanwhile). Sources are sorted sets whose members start with `<seq>:`, either
- * - the type indexes of the asked types: for a `*` page (every member matches), and for named accounts when the
- *   asked types hold at most `budget` members after `afterSeq` in all (a member matches when its account, after its
- *   first colon, is asked; the whole walk fits the budget, so the page is exact);
- * - or the asked accounts' sets (a member matches when its type, after its second colon, is asked).
- * A k-way merge on a heap of cursors reads them by seq, from after `afterSeq` forward or from the newest backward, a
- * few members a call, until `limit` match, the sources run out, or `budget` members were merged. Then the json of
- * the (at most `limit`) notifications found, in one read.
- * Answers `{read, truncated, json...}` oldest first: `read` counts members and notifications read, `truncated` is 1
- * when the budget ran out first (the matches are then exact up to the last member merged, and the page incomplete).
- * KEYS: entries hash, then the type indexes (`*`) or the asked accounts' sets.
- * ARGV: afterSeq (-1: the latest), limit, budget, type index prefix, account set prefix, then the asked types.
+ * there, whoever records meanwhile). A k-way merge on a heap of cursors reads sorted sets whose members start with
+ * `<seq>:`, by seq, from after `afterSeq` forward or from the newest backward, a few members a call, until `limit`
+ * match, the sets run out, or a budget of merged members is spent. The sets are
+ * - for a `*` page, the type indexes of the asked types: every member matches, so `limit` members at most;
+ * - for named accounts (only those kept and, forward, active after `afterSeq`), the same indexes, keeping the
+ *   members of those accounts (after the member's first colon), when the asked types hold at most `budget` members
+ *   after `afterSeq` (the walk is exact) or when a walk of a quarter of the budget finds the page; else the accounts'
+ *   own sets, keeping the asked types (after a member's second colon), within `budget`.
+ * Then the json of the (at most `limit`) notifications found, in one read. Answers `{read, truncated, json...}`
+ * oldest first: `read` counts members and notifications read, `truncated` is 1 when the budget ran out first (the
+ * matches are then exact up to the last member merged, and the page incomplete).
+ * KEYS: entries hash, then the asked accounts' sets (none for `*`).
+ * ARGV: afterSeq (-1: the latest), limit, budget, type index prefix, account set prefix, the accounts zset (empty for
+ * `*`), then the asked types.
  */
 const PAGE = `
 local after, limit, budget, typePrefix, accountPrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local forward = after >= 0
-local sources, matches = {}, nil
-for k = 2, #KEYS do sources[#sources + 1] = KEYS[k] end
-if string.sub(KEYS[2], 1, #accountPrefix) == accountPrefix then
-  local indexed = 0
-  for i = 6, #ARGV do
-    indexed = indexed + (forward and redis.call('ZCOUNT', typePrefix .. ARGV[i], '(' .. after, '+inf') or redis.call('ZCARD', typePrefix .. ARGV[i]))
-  end
-  if indexed <= budget then
-    local accounts = {}
-    for _, key in ipairs(sources) do accounts[string.sub(key, #accountPrefix + 1)] = true end
-    sources = {}
-    for i = 6, #ARGV do sources[#sources + 1] = typePrefix .. ARGV[i] end
-    matches = function(m) return accounts[string.sub(m, string.find(m, ':', 1, true) + 1)] end
-  else
-    local types = {}
-    for i = 6, #ARGV do types[ARGV[i]] = true end
-    matches = function(m) return types[string.sub(m, string.find(m, ':', string.find(m, ':', 1, true) + 1, true) + 1)] end
-  end
-end
-local read, truncated, seqs = 0, 0, {}
+local read, seqs = 0, {}
 local function seqOf(m) return tonumber(string.sub(m, 1, string.find(m, ':', 1, true) - 1)) end
 local function load(c)
   c.members = forward and redis.call('ZRANGE', c.key, c.from, '+inf', 'BYSCORE', 'LIMIT', 0, c.count)
@@ -134,59 +117,94 @@ local function load(c)
   c.count = math.min(c.count * 2, 128)
   return true
 end
--- A min-heap on each cursor's key: its seq forward, minus its seq backward (compared inline: this is the hot loop).
-local heap = {}
-local function down(i)
-  local n, c = #heap, heap[i]
-  while true do
-    local l = 2 * i
-    if l > n then break end
-    if l < n and heap[l + 1].k < heap[l].k then l = l + 1 end
-    if heap[l].k >= c.k then break end
-    heap[i] = heap[l]
-    i = l
+-- Merges the sources into seqs (emptied first) until limit match, they run out, or budget members were merged;
+-- true when the budget ran out first. A min-heap on each cursor's key: its seq forward, minus its seq backward
+-- (compared inline: this is the hot loop).
+local function merge(sources, matches, budget)
+  seqs = {}
+  local heap = {}
+  local function down(i)
+    local n, c = #heap, heap[i]
+    while true do
+      local l = 2 * i
+      if l > n then break end
+      if l < n and heap[l + 1].k < heap[l].k then l = l + 1 end
+      if heap[l].k >= c.k then break end
+      heap[i] = heap[l]
+      i = l
+    end
+    heap[i] = c
   end
-  heap[i] = c
-end
--- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy.
-local first = math.max(2, math.min(limit, math.ceil(2 * limit / #sources)))
-for _, key in ipairs(sources) do
-  local c = { key = key, from = forward and ('(' .. after) or '+inf', count = first }
-  if load(c) then heap[#heap + 1] = c end
-end
-for i = math.floor(#heap / 2), 1, -1 do down(i) end
-local merged = 0
-while #seqs < limit and #heap > 0 do
-  if merged >= budget then truncated = 1 break end
-  local c = heap[1]
-  local m = c.members[c.at]
-  merged = merged + 1
-  if matches == nil or matches(m) then
-    seqs[#seqs + 1] = c.seq
-    if #seqs == limit then break end
+  -- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy.
+  local first = math.max(2, math.min(limit, math.ceil(2 * limit / math.max(1, #sources))))
+  for _, key in ipairs(sources) do
+    local c = { key = key, from = forward and ('(' .. after) or '+inf', count = first }
+    if load(c) then heap[#heap + 1] = c end
   end
-  c.at = c.at + 1
-  local alive = c.at <= #c.members
-  if alive then
-    c.seq = seqOf(c.members[c.at])
-    c.k = forward and c.seq or -c.seq
-  elseif not c.done then
-    alive = load(c)
+  for i = math.floor(#heap / 2), 1, -1 do down(i) end
+  local merged = 0
+  while #seqs < limit and #heap > 0 do
+    if merged >= budget then return true end
+    local c = heap[1]
+    local m = c.members[c.at]
+    merged = merged + 1
+    if matches == nil or matches(m) then
+      seqs[#seqs + 1] = c.seq
+      if #seqs == limit then break end
+    end
+    c.at = c.at + 1
+    local alive = c.at <= #c.members
+    if alive then
+      c.seq = seqOf(c.members[c.at])
+      c.k = forward and c.seq or -c.seq
+    elseif not c.done then
+      alive = load(c)
+    end
+    if not alive then
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+    end
+    if #heap > 0 then down(1) end
   end
-  if not alive then
-    heap[1] = heap[#heap]
-    heap[#heap] = nil
+  return false
+end
+local function finish(truncated)
+  if not forward then
+    for i = 1, math.floor(#seqs / 2) do seqs[i], seqs[#seqs - i + 1] = seqs[#seqs - i + 1], seqs[i] end
   end
-  if #heap > 0 then down(1) end
+  local out = { read + #seqs, truncated and 1 or 0 }
+  if #seqs > 0 then
+    for _, json in ipairs(redis.call('HMGET', KEYS[1], unpack(seqs))) do out[#out + 1] = json end
+  end
+  return out
 end
-if not forward then
-  for i = 1, math.floor(#seqs / 2) do seqs[i], seqs[#seqs - i + 1] = seqs[#seqs - i + 1], seqs[i] end
+local typeIndexes = {}
+for i = 7, #ARGV do typeIndexes[#typeIndexes + 1] = typePrefix .. ARGV[i] end
+if ARGV[6] == '' then return finish(merge(typeIndexes, nil, limit)) end
+-- Named accounts. Those not kept, or (forward) quiet since afterSeq, have nothing to answer.
+local names, sets, wanted = {}, {}, {}
+for k = 2, #KEYS do names[#names + 1] = string.sub(KEYS[k], #accountPrefix + 1) end
+local active = redis.call('ZMSCORE', ARGV[6], unpack(names))
+for i, name in ipairs(names) do
+  if active[i] and tonumber(active[i]) > after then
+    sets[#sets + 1] = KEYS[i + 1]
+    wanted[name] = true
+  end
 end
-local out = { read + #seqs, truncated }
-if #seqs > 0 then
-  for _, json in ipairs(redis.call('HMGET', KEYS[1], unpack(seqs))) do out[#out + 1] = json end
+if #sets == 0 then return finish(false) end
+local function ofAccount(m) return wanted[string.sub(m, string.find(m, ':', 1, true) + 1)] end
+-- The type indexes, when the whole walk fits the budget (rare types), or when a short walk finds the page (accounts
+-- that hold much of the history); else the accounts' sets, where the budget may run out (types rare on them only).
+local indexed = 0
+for _, key in ipairs(typeIndexes) do
+  indexed = indexed + (forward and redis.call('ZCOUNT', key, '(' .. after, '+inf') or redis.call('ZCARD', key))
 end
-return out
+if indexed <= budget then return finish(merge(typeIndexes, ofAccount, budget)) end
+if not merge(typeIndexes, ofAccount, math.floor(budget / 4)) then return finish(false) end
+local types = {}
+for i = 7, #ARGV do types[ARGV[i]] = true end
+local function ofType(m) return types[string.sub(m, string.find(m, ':', string.find(m, ':', 1, true) + 1, true) + 1)] end
+return finish(merge(sets, ofType, budget))
 `;
 
 /**
@@ -277,10 +295,17 @@ export class RedisHistoryStore implements HistoryStore {
     const accounts = query.accounts === ALL_ACCOUNTS ? undefined : [...new Set(query.accounts)];
     if (types.length === 0 || accounts?.length === 0) return { entries: [], truncated: false };
     const k = this.#keys;
-    const sources = accounts === undefined ? types.map((type) => k.typePrefix + type) : accounts.map((id) => k.accountPrefix + id);
     const reply = (await this.client.eval(PAGE, {
-      keys: [k.entries, ...sources],
-      arguments: [String(afterSeq ?? -1), String(query.limit), String(this.#budget), k.typePrefix, k.accountPrefix, ...types],
+      keys: [k.entries, ...(accounts ?? []).map((id) => k.accountPrefix + id)],
+      arguments: [
+        String(afterSeq ?? -1),
+        String(query.limit),
+        String(this.#budget),
+        k.typePrefix,
+        k.accountPrefix,
+        accounts === undefined ? '' : k.accounts,
+        ...types,
+      ],
     })) as [number, number, ...string[]];
     const [read, truncated, ...entries] = reply;
     this.lastQueryReads = read;
