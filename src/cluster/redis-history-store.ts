@@ -135,8 +135,9 @@ local function merge(sources, matches, budget)
     end
     heap[i] = c
   end
-  -- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy.
-  local first = math.max(2, math.min(limit, math.ceil(2 * limit / math.max(1, #sources))))
+  -- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy:
+  -- a call costs more than a few members, so at least four.
+  local first = math.max(4, math.min(limit, math.ceil(2 * limit / math.max(1, #sources))))
   for _, key in ipairs(sources) do
     local c = { key = key, from = forward and ('(' .. after) or '+inf', count = first }
     if load(c) then heap[#heap + 1] = c end
