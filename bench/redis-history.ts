@@ -9,6 +9,7 @@
  *
  *   npx tsx bench/redis-history.ts                              # 500 and 10 000 accounts
  *   BENCH_ACCOUNTS=500 BENCH_REPEAT=3 npx tsx bench/redis-history.ts
+ *   BENCH_ONLY='^\* ' npx tsx bench/redis-history.ts          # only the `*` queries
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -21,6 +22,8 @@ import { startRedis } from '../test/helpers/redis.js';
 
 const SIZES = (process.env.BENCH_ACCOUNTS ?? '500,10000').split(',').map(Number);
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 7);
+/** A regular expression: only the queries whose name matches run (the code before issue 11 takes seconds each). */
+const ONLY = new RegExp(process.env.BENCH_ONLY ?? '');
 const PER_ACCOUNT = 100; // HISTORY_SIZE's default
 const IN_FLIGHT = 400;
 const DEADLINE = Date.now() + 20 * 60_000;
@@ -43,7 +46,15 @@ parentPort.on('message', (m) => {
     // A ping sent while the query runs counts, even if it comes back after: that is what a stall looks like.
     const counted = measuring;
     const t = performance.now();
-    await client.ping();
+    // A script past busy-reply-threshold (5 s) makes Redis answer BUSY: the stall goes on until a PING succeeds.
+    for (;;) {
+      try {
+        await client.ping();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     const rtt = performance.now() - t;
     if (counted && rtt > max) max = rtt;
     if (reply && !measuring) { reply = false; parentPort.postMessage(max); }
@@ -122,7 +133,7 @@ try {
       ['1000 accounts + [mentions], no since', { accounts: thousand, eventTypes: ['mentions'], limit: 100 }],
     ];
     await client.configSet({ 'slowlog-log-slower-than': '0', 'slowlog-max-len': '10000' });
-    for (const [name, query] of queries) {
+    for (const [name, query] of queries.filter(([name]) => ONLY.test(name))) {
       const walls: number[] = [];
       const redisTimes: number[] = [];
       const cpus: number[] = [];
@@ -177,7 +188,7 @@ try {
     // The in-process store on the same data and queries (the single-instance mode): wall time only.
     const memory = new MemoryHistoryStore({ size: PER_ACCOUNT, maxAccounts: 10_000 });
     for (let done = 0; done < total; done++) memory.record(notificationOf(done % accounts, Math.floor(done / accounts)));
-    for (const [name, query] of queries) {
+    for (const [name, query] of queries.filter(([name]) => ONLY.test(name))) {
       const walls: number[] = [];
       let events = 0;
       for (let r = 0; r < REPEAT; r++) {

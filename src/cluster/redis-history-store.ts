@@ -91,7 +91,8 @@ return seq
  * - for named accounts (only those kept and, forward, active after `afterSeq`), the same indexes, keeping the
  *   members of those accounts (after the member's first colon), when the asked types hold at most `budget` members
  *   after `afterSeq` (the walk is exact) or when a walk of a quarter of the budget finds the page; else the accounts'
- *   own sets, keeping the asked types (after a member's second colon), within `budget`.
+ *   own sets, keeping the asked types (after a member's second colon), within `budget` (the latest page opens them
+ *   newest first, each once the merge reaches its last activity).
  * Then the json of the (at most `limit`) notifications found, in one read. Answers `{read, truncated, json...}`
  * oldest first: `read` counts members and notifications read, `truncated` is 1 when the budget ran out first (the
  * matches are then exact up to the last member merged, and the page incomplete).
@@ -120,9 +121,21 @@ end
 -- Merges the sources into seqs (emptied first) until limit match, they run out, or budget members were merged;
 -- true when the budget ran out first. A min-heap on each cursor's key: its seq forward, minus its seq backward
 -- (compared inline: this is the hot loop).
-local function merge(sources, matches, budget)
+-- pending (latest only): more sources with their newest seq, newest first, each opened only once the merge reaches
+-- its newest seq (a source whose newest is older than the page never costs a call).
+local function merge(sources, matches, budget, pending)
   seqs = {}
   local heap = {}
+  local function up(i)
+    local c = heap[i]
+    while i > 1 do
+      local parent = math.floor(i / 2)
+      if heap[parent].k <= c.k then break end
+      heap[i] = heap[parent]
+      i = parent
+    end
+    heap[i] = c
+  end
   local function down(i)
     local n, c = #heap, heap[i]
     while true do
@@ -137,13 +150,25 @@ local function merge(sources, matches, budget)
   end
   -- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy:
   -- a call costs more than a few members, so at least four.
-  local first = math.max(4, math.min(limit, math.ceil(2 * limit / math.max(1, #sources))))
+  local count = #sources + (pending and #pending or 0)
+  local first = math.max(4, math.min(limit, math.ceil(2 * limit / math.max(1, count))))
   for _, key in ipairs(sources) do
     local c = { key = key, from = forward and ('(' .. after) or '+inf', count = first }
     if load(c) then heap[#heap + 1] = c end
   end
   for i = math.floor(#heap / 2), 1, -1 do down(i) end
-  local merged = 0
+  local merged, opened = 0, 1
+  local function open()
+    while pending and pending[opened] and (#heap == 0 or pending[opened][2] > -heap[1].k) do
+      local c = { key = pending[opened][1], from = '+inf', count = first }
+      opened = opened + 1
+      if load(c) then
+        heap[#heap + 1] = c
+        up(#heap)
+      end
+    end
+  end
+  open()
   while #seqs < limit and #heap > 0 do
     if merged >= budget then return true end
     local c = heap[1]
@@ -166,6 +191,7 @@ local function merge(sources, matches, budget)
       heap[#heap] = nil
     end
     if #heap > 0 then down(1) end
+    open()
   end
   return false
 end
@@ -183,12 +209,14 @@ local typeIndexes = {}
 for i = 7, #ARGV do typeIndexes[#typeIndexes + 1] = typePrefix .. ARGV[i] end
 if ARGV[6] == '' then return finish(merge(typeIndexes, nil, limit)) end
 -- Named accounts. Those not kept, or (forward) quiet since afterSeq, have nothing to answer.
-local names, sets, wanted = {}, {}, {}
+local names, sets, newest, wanted = {}, {}, {}, {}
 for k = 2, #KEYS do names[#names + 1] = string.sub(KEYS[k], #accountPrefix + 1) end
 local active = redis.call('ZMSCORE', ARGV[6], unpack(names))
 for i, name in ipairs(names) do
-  if active[i] and tonumber(active[i]) > after then
+  local last = active[i] and tonumber(active[i])
+  if last and last > after then
     sets[#sets + 1] = KEYS[i + 1]
+    newest[#newest + 1] = { KEYS[i + 1], last }
     wanted[name] = true
   end
 end
@@ -205,7 +233,9 @@ if not merge(typeIndexes, ofAccount, math.floor(budget / 4)) then return finish(
 local types = {}
 for i = 7, #ARGV do types[ARGV[i]] = true end
 local function ofType(m) return types[string.sub(m, string.find(m, ':', string.find(m, ':', 1, true) + 1, true) + 1)] end
-return finish(merge(sets, ofType, budget))
+if forward then return finish(merge(sets, ofType, budget)) end
+table.sort(newest, function(a, b) return a[2] > b[2] end)
+return finish(merge({}, ofType, budget, newest))
 `;
 
 /**
