@@ -170,8 +170,8 @@ local function merge(sources, matches, budget, pending)
   end
   open()
   while #seqs < limit and #heap > 0 do
-    -- A source opened costs a call: it counts against the budget as a member merged does.
-    if merged + opened - 1 >= budget then return true end
+    -- A source opened lazily costs a call, which costs about what merging four members does.
+    if merged + 4 * (opened - 1) >= budget then return true end
     local c = heap[1]
     local m = c.members[c.at]
     merged = merged + 1
