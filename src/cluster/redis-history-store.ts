@@ -1,29 +1,42 @@
 import { ALL_ACCOUNTS, isEntitledTo, type Entitlement } from '../notifications/entitlement.js';
-import type { Entry, HistoryPage, HistoryQuery, HistoryStore } from '../notifications/history.js';
-import { mergeLists } from '../notifications/history-merge.js';
-import type { Notification } from '../notifications/notification.js';
+import type { HistoryPage, HistoryQuery, HistoryStore } from '../notifications/history.js';
+import { EVENT_TYPES, type Notification } from '../notifications/notification.js';
 import type { RedisClient } from './redis-connection.js';
 
 /**
- * Records one notification atomically: next sequence number, append to the account's list (trimmed to `size`),
- * index its id for `since`, mark the account active, and forget the least recently active accounts past
- * `maxAccounts`. Evicted entries leave the id index too. What is dropped is noted in the drops hash, as the in-process
- * store notes it: `a:<account>` (newest seq its list dropped), `evicted` (newest seq of a forgotten account) and
- * `anywhere` (newest of both).
+ * Most members a page of named accounts merges (measured by bench/redis-history.ts; README, "Performance, limits and
+ * trade-offs"). Past it, the page holds the matches found and says `complete: false`: only asked types that are
+ * common elsewhere but rare on those accounts can get there (types rare everywhere are walked in their index). A `*`
+ * page needs no budget: every member of the type index it reads matches.
+ */
+export const HISTORY_READ_BUDGET = 2000;
+
+/**
+ * Records one notification atomically: next sequence number, add it to the account's sorted set (trimmed to
+ * `size`), store its json by seq, index it by event type and by id (for `since`), mark the account active, and forget
+ * the least recently active accounts past `maxAccounts`. Trimmed and evicted entries leave every index. What is
+ * dropped is noted in the drops hash, as the in-process store notes it: `a:<account>` (newest seq its set dropped),
+ * `evicted` (newest seq of a forgotten account) and `anywhere` (newest of both).
  *
- * An entry is `<seq>:<hex id>:<event type>:<notification json>`: the script reads its seq and id with plain string
- * functions and never decodes JSON (cjson rejects a lone UTF-16 surrogate that JSON.stringify writes, and a failed script leaves
- * its earlier writes behind). The id index maps a hex id to space-separated `<seq>|<hex account>` tokens: one id may
- * stand for several notifications (a comment on one account is a mention on another).
- * KEYS: seq, account list, id index, accounts zset, drops hash.
- * ARGV: event type and notification json (`<type>:<json>`), hex id, accountId, size, maxAccounts, list prefix, hex
- * accountId.
+ * An account's entries are a sorted set by seq of `<seq>:<hex id>:<event type>`, small, so that a page finds where
+ * `since` falls in one call and filters by type without reading json; the notification json is in the entries hash
+ * under its seq, read only for the notifications a page answers. The script never decodes JSON (cjson rejects a lone
+ * UTF-16 surrogate that JSON.stringify writes, and a failed script leaves its earlier writes behind). The id index
+ * maps a hex id to space-separated `<seq>|<hex account>` tokens: one id may stand for several notifications (a
+ * comment on one account is a mention on another). The type index is a sorted set per event type, score the seq,
+ * member `<seq>:<account>`: a `*` page reads the first or last members of the asked types, not every account.
+ * KEYS: seq, account set, id index, accounts zset, drops hash, entries hash.
+ * ARGV: notification json, hex id, accountId, size, maxAccounts, account set prefix, hex accountId, event type, type
+ * index prefix.
  */
 const RECORD = `
-local function forget(raw)
+local function forget(raw, account)
   local colon = string.find(raw, ':', 1, true)
   local seq = string.sub(raw, 1, colon - 1)
-  local idHex = string.sub(raw, colon + 1, string.find(raw, ':', colon + 1, true) - 1)
+  local idEnd = string.find(raw, ':', colon + 1, true)
+  local idHex = string.sub(raw, colon + 1, idEnd - 1)
+  redis.call('ZREM', ARGV[9] .. string.sub(raw, idEnd + 1), seq .. ':' .. account)
+  redis.call('HDEL', KEYS[6], seq)
   local tokens = redis.call('HGET', KEYS[3], idHex)
   if tokens then
     local kept, prefix = {}, seq .. '|'
@@ -38,15 +51,17 @@ local function raise(field, seq)
   if seq > tonumber(redis.call('HGET', KEYS[5], field) or '0') then redis.call('HSET', KEYS[5], field, seq) end
 end
 local seq = redis.call('INCR', KEYS[1])
-redis.call('RPUSH', KEYS[2], seq .. ':' .. ARGV[2] .. ':' .. ARGV[1])
+redis.call('ZADD', KEYS[2], seq, seq .. ':' .. ARGV[2] .. ':' .. ARGV[8])
+redis.call('HSET', KEYS[6], seq, ARGV[1])
+redis.call('ZADD', ARGV[9] .. ARGV[8], seq, seq .. ':' .. ARGV[3])
 local token = seq .. '|' .. ARGV[7]
 local tokens = redis.call('HGET', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], tokens and (tokens .. ' ' .. token) or token)
-local excess = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[4])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
 if excess > 0 then
   local dropped = 0
-  for _, raw in ipairs(redis.call('LRANGE', KEYS[2], 0, excess - 1)) do dropped = forget(raw) end
-  redis.call('LTRIM', KEYS[2], excess, -1)
+  for _, raw in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do dropped = forget(raw, ARGV[3]) end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
   raise('a:' .. ARGV[3], dropped)
   raise('anywhere', dropped)
 end
@@ -55,9 +70,9 @@ local extra = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[5])
 if extra > 0 then
   local gone = redis.call('ZPOPMIN', KEYS[4], extra)
   for i = 1, #gone, 2 do
-    local list = ARGV[6] .. gone[i]
-    for _, raw in ipairs(redis.call('LRANGE', list, 0, -1)) do forget(raw) end
-    redis.call('DEL', list)
+    local set = ARGV[6] .. gone[i]
+    for _, raw in ipairs(redis.call('ZRANGE', set, 0, -1)) do forget(raw, gone[i]) end
+    redis.call('DEL', set)
     -- The account's score is its last record: the newest entry it had.
     redis.call('HDEL', KEYS[5], 'a:' .. gone[i])
     raise('evicted', tonumber(gone[i + 1]))
@@ -68,66 +83,227 @@ return seq
 `;
 
 /**
- * Reads, atomically, each list's entries after a seq: a binary search for the first one newer, then at most `cap`
- * entries from there (0: all). A page after `since` needs no more than `limit` entries of each list when nothing is
- * filtered out, so a far-back `since` no longer reads every kept entry.
- * KEYS: the account lists. ARGV: afterSeq, cap.
+ * One page, read atomically (a snapshot: it never holds a notification without the older ones that were already
+ * there, whoever records meanwhile). A k-way merge on a heap of cursors reads sorted sets whose members start with
+ * `<seq>:`, by seq, from after `afterSeq` forward or from the newest backward, a few members a call, until `limit`
+ * match, the sets run out, or a budget of merged members is spent. The sets are
+ * - for a `*` page, the type indexes of the asked types: every member matches, so `limit` members at most;
+ * - for named accounts (only those kept and, forward, active after `afterSeq`), the same indexes, keeping the
+ *   members of those accounts (after the member's first colon), when the asked types hold at most `budget` members
+ *   after `afterSeq` (the walk is exact) or when a walk of a quarter of the budget finds the page; else the accounts'
+ *   own sets, keeping the asked types (after a member's second colon), within `budget` (the latest page opens them
+ *   newest first, each once the merge reaches its last activity).
+ * Then the json of the (at most `limit`) notifications found, in one read. Answers `{read, truncated, json...}`
+ * oldest first: `read` counts members and notifications read, `truncated` is 1 when the budget ran out first (the
+ * matches are then exact up to the last member merged, and the page incomplete).
+ * KEYS: entries hash, then the asked accounts' sets (none for `*`).
+ * ARGV: afterSeq (-1: the latest), limit, budget, type index prefix, account set prefix, the accounts zset (empty for
+ * `*`), then the asked types.
  */
-const READ_AFTER = `
-local after, cap, out = tonumber(ARGV[1]), tonumber(ARGV[2]), {}
-for i, key in ipairs(KEYS) do
-  local lo, hi = 0, redis.call('LLEN', key)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    local raw = redis.call('LINDEX', key, mid)
-    if tonumber(string.sub(raw, 1, string.find(raw, ':', 1, true) - 1)) > after then hi = mid else lo = mid + 1 end
-  end
-  out[i] = redis.call('LRANGE', key, lo, cap > 0 and lo + cap - 1 or -1)
+const PAGE = `
+local after, limit, budget, typePrefix, accountPrefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local forward = after >= 0
+local read, seqs = 0, {}
+local function seqOf(m) return tonumber(string.sub(m, 1, string.find(m, ':', 1, true) - 1)) end
+local function load(c)
+  c.members = forward and redis.call('ZRANGE', c.key, c.from, '+inf', 'BYSCORE', 'LIMIT', 0, c.count)
+    or redis.call('ZRANGE', c.key, c.from, '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, c.count)
+  read = read + #c.members
+  c.at = 1
+  c.done = #c.members < c.count
+  if #c.members == 0 then return false end
+  c.from = '(' .. seqOf(c.members[#c.members])
+  c.seq = seqOf(c.members[1])
+  c.k = forward and c.seq or -c.seq
+  c.count = math.min(c.count * 2, 128)
+  return true
 end
-return out
+-- Merges the sources into seqs (emptied first) until limit match, they run out, or budget members were merged;
+-- true when the budget ran out first. A min-heap on each cursor's key: its seq forward, minus its seq backward
+-- (compared inline: this is the hot loop).
+-- pending (latest only): more sources with their newest seq, newest first, each opened only once the merge reaches
+-- its newest seq (a source whose newest is older than the page never costs a call).
+local function merge(sources, matches, budget, pending)
+  seqs = {}
+  local heap = {}
+  local function up(i)
+    local c = heap[i]
+    while i > 1 do
+      local parent = math.floor(i / 2)
+      if heap[parent].k <= c.k then break end
+      heap[i] = heap[parent]
+      i = parent
+    end
+    heap[i] = c
+  end
+  local function down(i)
+    local n, c = #heap, heap[i]
+    while true do
+      local l = 2 * i
+      if l > n then break end
+      if l < n and heap[l + 1].k < heap[l].k then l = l + 1 end
+      if heap[l].k >= c.k then break end
+      heap[i] = heap[l]
+      i = l
+    end
+    heap[i] = c
+  end
+  -- A first read of a few members each (enough for a page when they share it evenly), more as a source proves busy:
+  -- a call costs more than a few members, so at least four.
+  local count = #sources + (pending and #pending or 0)
+  local first = math.max(4, math.min(limit, math.ceil(2 * limit / math.max(1, count))))
+  for _, key in ipairs(sources) do
+    local c = { key = key, from = forward and ('(' .. after) or '+inf', count = first }
+    if load(c) then heap[#heap + 1] = c end
+  end
+  for i = math.floor(#heap / 2), 1, -1 do down(i) end
+  local merged, opened = 0, 1
+  local function open()
+    while pending and pending[opened] and (#heap == 0 or pending[opened][2] > -heap[1].k) do
+      local c = { key = pending[opened][1], from = '+inf', count = first }
+      opened = opened + 1
+      if load(c) then
+        heap[#heap + 1] = c
+        up(#heap)
+      end
+    end
+  end
+  open()
+  while #seqs < limit and #heap > 0 do
+    -- A source opened lazily costs a call, which costs about what merging four members does.
+    if merged + 4 * (opened - 1) >= budget then return true end
+    local c = heap[1]
+    local m = c.members[c.at]
+    merged = merged + 1
+    if matches == nil or matches(m) then
+      seqs[#seqs + 1] = c.seq
+      if #seqs == limit then break end
+    end
+    c.at = c.at + 1
+    local alive = c.at <= #c.members
+    if alive then
+      c.seq = seqOf(c.members[c.at])
+      c.k = forward and c.seq or -c.seq
+    elseif not c.done then
+      alive = load(c)
+    end
+    if not alive then
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+    end
+    if #heap > 0 then down(1) end
+    open()
+  end
+  return false
+end
+local function finish(truncated)
+  if not forward then
+    for i = 1, math.floor(#seqs / 2) do seqs[i], seqs[#seqs - i + 1] = seqs[#seqs - i + 1], seqs[i] end
+  end
+  local out = { read + #seqs, truncated and 1 or 0 }
+  if #seqs > 0 then
+    for _, json in ipairs(redis.call('HMGET', KEYS[1], unpack(seqs))) do out[#out + 1] = json end
+  end
+  return out
+end
+local typeIndexes = {}
+for i = 7, #ARGV do typeIndexes[#typeIndexes + 1] = typePrefix .. ARGV[i] end
+if ARGV[6] == '' then return finish(merge(typeIndexes, nil, limit)) end
+-- Named accounts. Those not kept, or (forward) quiet since afterSeq, have nothing to answer.
+local names, sets, newest, wanted = {}, {}, {}, {}
+for k = 2, #KEYS do names[#names + 1] = string.sub(KEYS[k], #accountPrefix + 1) end
+local active = redis.call('ZMSCORE', ARGV[6], unpack(names))
+for i, name in ipairs(names) do
+  local last = active[i] and tonumber(active[i])
+  if last and last > after then
+    sets[#sets + 1] = KEYS[i + 1]
+    newest[#newest + 1] = { KEYS[i + 1], last }
+    wanted[name] = true
+  end
+end
+if #sets == 0 then return finish(false) end
+local function ofAccount(m) return wanted[string.sub(m, string.find(m, ':', 1, true) + 1)] end
+-- The type indexes, when the whole walk fits the budget (rare types), or when a short walk finds the page (accounts
+-- that hold much of the history); else the accounts' sets, where the budget may run out (types rare on them only).
+local indexed = 0
+for _, key in ipairs(typeIndexes) do
+  indexed = indexed + (forward and redis.call('ZCOUNT', key, '(' .. after, '+inf') or redis.call('ZCARD', key))
+end
+if indexed <= budget then return finish(merge(typeIndexes, ofAccount, budget)) end
+if not merge(typeIndexes, ofAccount, math.floor(budget / 4)) then return finish(false) end
+local types = {}
+for i = 7, #ARGV do types[ARGV[i]] = true end
+local function ofType(m) return types[string.sub(m, string.find(m, ':', string.find(m, ':', 1, true) + 1, true) + 1)] end
+if forward then return finish(merge(sets, ofType, budget)) end
+table.sort(newest, function(a, b) return a[2] > b[2] end)
+return finish(merge({}, ofType, budget, newest))
 `;
-
-/** Accounts read per round trip when a `*` query walks accounts from the most recently active. */
-const ACCOUNT_BATCH = 100;
 
 /**
  * History shared by every process, with the in-process store's semantics: a list per account (`size`), accounts
  * bounded by recency (`maxAccounts`), one sequence for arrival order across accounts, `complete: false` when entries
- * newer than `since` were dropped. Single Redis (or Sentinel): the record script touches keys it computes, which
- * Redis Cluster would not allow.
+ * newer than `since` were dropped. Single Redis (or Sentinel): the scripts touch keys they compute, which Redis
+ * Cluster would not allow.
  *
- * Other processes record while a query reads (the in-process store never sees that): a page is a snapshot as of its
- * first read, so that it never holds a notification without an older one that was already there (the next page,
- * `since` its last id, would skip that one for good).
+ * A page reads O(limit) members of the type index (`*`), or O(accounts asked + limit) members of their sets, and at
+ * most `HISTORY_READ_BUDGET` in all, whatever the filter and `since` (before, a filtered `*` page after a forgotten
+ * `since` read every kept entry of every account: 0.3 s of Redis at 500 accounts, seconds at 10 000). Where the
+ * budget runs out before `limit` matches (named accounts that rarely receive the asked types), the page holds the
+ * matches found and says `complete: false`: the one case where it differs from the in-process store.
  */
 export class RedisHistoryStore implements HistoryStore {
-  readonly #keys: { seq: string; ids: string; accounts: string; listPrefix: string; drops: string };
+  readonly #keys: {
+    seq: string;
+    ids: string;
+    accounts: string;
+    accountPrefix: string;
+    drops: string;
+    typePrefix: string;
+    entries: string;
+  };
+  readonly #budget: number;
+  /** Index members and entries the last query read from Redis (what the budget bounds; for tests and benchmarks). */
+  lastQueryReads = 0;
 
   constructor(
     private readonly client: RedisClient,
-    private readonly options: { size: number; maxAccounts: number; prefix: string },
+    private readonly options: { size: number; maxAccounts: number; prefix: string; budget?: number },
   ) {
-    const p = `${options.prefix}history:`;
-    this.#keys = { seq: `${p}seq`, ids: `${p}ids`, accounts: `${p}accounts`, listPrefix: `${p}account:`, drops: `${p}drops` };
+    // `history2`: small entries in a sorted set per account, json by seq, a type index (issue 11); `history:` held
+    // lists of json entries.
+    const p = `${options.prefix}history2:`;
+    this.#keys = {
+      seq: `${p}seq`,
+      ids: `${p}ids`,
+      accounts: `${p}accounts`,
+      accountPrefix: `${p}account:`,
+      drops: `${p}drops`,
+      typePrefix: `${p}type:`,
+      entries: `${p}entries`,
+    };
+    this.#budget = options.budget ?? HISTORY_READ_BUDGET;
   }
 
   async record(notification: Notification): Promise<void> {
     const k = this.#keys;
     await this.client.eval(RECORD, {
-      keys: [k.seq, k.listPrefix + notification.accountId, k.ids, k.accounts, k.drops],
+      keys: [k.seq, k.accountPrefix + notification.accountId, k.ids, k.accounts, k.drops, k.entries],
       arguments: [
-        `${notification.eventType}:${JSON.stringify(notification)}`,
+        JSON.stringify(notification),
         hex(notification.id),
         notification.accountId,
         String(this.options.size),
         String(this.options.maxAccounts),
-        k.listPrefix,
+        k.accountPrefix,
         hex(notification.accountId),
+        notification.eventType,
+        k.typePrefix,
       ],
     });
   }
 
   async query(query: HistoryQuery): Promise<HistoryPage> {
+    this.lastQueryReads = 0;
     let afterSeq: number | undefined;
     let complete = true;
     if (query.since !== undefined) {
@@ -139,84 +315,33 @@ export class RedisHistoryStore implements HistoryStore {
         afterSeq = 0;
       }
     }
-    const entries = query.limit > 0 ? await this.#page(query, afterSeq) : [];
+    const page = query.limit > 0 ? await this.#page(query, afterSeq) : { entries: [], truncated: false };
+    if (page.truncated) complete = false;
     // Checked after the page was read: drops only grow, so none that the page could have missed goes unnoticed.
     if (afterSeq !== undefined && complete && (await this.#droppedSince(query.accounts, afterSeq))) complete = false;
-    return { events: entries.map((e) => e.notification), complete };
+    return { events: page.entries.map((json) => JSON.parse(json) as Notification), complete };
   }
 
-  async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<Entry[]> {
-    const types = query.eventTypes === undefined ? undefined : new Set(query.eventTypes);
-    // The type is read from the entry's prefix: only the entries of the page are ever parsed.
-    const matches = (entry: Entry) => types === undefined || types.has((entry as StoredEntry).eventType);
-    const cap = types === undefined ? query.limit : 0;
-    if (query.accounts !== ALL_ACCOUNTS) {
-      const accounts = [...new Set(query.accounts)];
-      const rings = afterSeq === undefined ? await this.#lists(accounts) : await this.#listsAfter(accounts, afterSeq, cap);
-      return mergeLists(rings, { afterSeq, limit: query.limit, matches });
-    }
-    if (afterSeq === undefined) return this.#latestAcrossAccounts(query.limit, matches);
-    // Only accounts active after the anchor can hold newer entries. The most recent of them bounds the snapshot.
-    const active = await this.client.zRangeByScoreWithScores(this.#keys.accounts, `(${afterSeq}`, '+inf');
-    const upTo = active.at(-1)?.score ?? afterSeq;
-    const rings = await this.#listsAfter(active.map((a) => a.value), afterSeq, cap);
-    return mergeLists(rings, { afterSeq, limit: query.limit, matches: (e) => e.seq <= upTo && matches(e) });
-  }
-
-  /**
-   * The latest `limit` matches over every account, as of the start of the walk. Accounts are read from the most
-   * recently active, by score rather than rank, so that accounts recorded meanwhile shift nothing (by rank, one would
-   * be read twice and another skipped); an account whose last entry is older than the `limit` matches found so far
-   * cannot contribute, so the walk stops there. Accounts recorded during the walk jump above it: they are read at its
-   * end, and entries newer than its start are left out.
-   */
-  async #latestAcrossAccounts(limit: number, matches: (entry: Entry) => boolean): Promise<Entry[]> {
-    const rings: Entry[][] = [];
-    const read = new Set<string>();
-    const readLists = async (accountIds: string[]) => {
-      const unread = accountIds.filter((id) => !read.has(id));
-      for (const id of unread) read.add(id);
-      rings.push(...(await this.#lists(unread)));
-    };
-    // One more than the batch: its last activity bounds what the accounts after this batch can hold.
-    const batchFrom = (max: string) =>
-      this.client.zRangeWithScores(this.#keys.accounts, max, '-inf', {
-        BY: 'SCORE',
-        REV: true,
-        LIMIT: { offset: 0, count: ACCOUNT_BATCH + 1 },
-      });
-    let batch = await batchFrom('+inf');
-    // The last sequence number when the walk starts (the record script is atomic: every entry up to it is there).
-    const upTo = batch[0]?.score ?? 0;
-    const merge = () => mergeLists(rings, { afterSeq: undefined, limit, matches: (e) => e.seq <= upTo && matches(e) });
-    for (;;) {
-      await readLists(batch.slice(0, ACCOUNT_BATCH).map((a) => a.value));
-      const next = batch[ACCOUNT_BATCH];
-      const result = merge();
-      if (next === undefined || (result.length >= limit && (result[0]?.seq ?? 0) > next.score)) break;
-      batch = await batchFrom(String(next.score));
-    }
-    await readLists(await this.client.zRangeByScore(this.#keys.accounts, `(${upTo}`, '+inf'));
-    return merge();
-  }
-
-  /** Each account's kept entries, oldest first, read in one transaction (one instant for every list). */
-  async #lists(accountIds: string[]): Promise<Entry[][]> {
-    if (accountIds.length === 0) return [];
-    const transaction = this.client.multi();
-    for (const id of accountIds) transaction.lRange(this.#keys.listPrefix + id, 0, -1);
-    const replies = (await transaction.exec()) as unknown as string[][];
-    return replies.map((raw) => raw.map(parseEntry));
-  }
-
-  /** Each account's entries after `afterSeq`, oldest first, at most `cap` of each (0: all), at one instant. */
-  async #listsAfter(accountIds: string[], afterSeq: number, cap: number): Promise<Entry[][]> {
-    if (accountIds.length === 0) return [];
-    const replies = (await this.client.eval(READ_AFTER, {
-      keys: accountIds.map((id) => this.#keys.listPrefix + id),
-      arguments: [String(afterSeq), String(cap)],
-    })) as string[][];
-    return replies.map((raw) => raw.map(parseEntry));
+  async #page(query: HistoryQuery, afterSeq: number | undefined): Promise<{ entries: string[]; truncated: boolean }> {
+    const types = [...new Set(query.eventTypes ?? EVENT_TYPES)];
+    const accounts = query.accounts === ALL_ACCOUNTS ? undefined : [...new Set(query.accounts)];
+    if (types.length === 0 || accounts?.length === 0) return { entries: [], truncated: false };
+    const k = this.#keys;
+    const reply = (await this.client.eval(PAGE, {
+      keys: [k.entries, ...(accounts ?? []).map((id) => k.accountPrefix + id)],
+      arguments: [
+        String(afterSeq ?? -1),
+        String(query.limit),
+        String(this.#budget),
+        k.typePrefix,
+        k.accountPrefix,
+        accounts === undefined ? '' : k.accounts,
+        ...types,
+      ],
+    })) as [number, number, ...string[]];
+    const [read, truncated, ...entries] = reply;
+    this.lastQueryReads = read;
+    return { entries, truncated: truncated === 1 };
   }
 
   /** Whether entries newer than `afterSeq` of these accounts may have been dropped (the in-process store's rule). */
@@ -232,25 +357,6 @@ export class RedisHistoryStore implements HistoryStore {
 }
 
 const hex = (value: string): string => Buffer.from(value, 'utf8').toString('hex');
-
-/** A kept entry as read from Redis: seq and type from its prefix, the notification parsed only when used. */
-interface StoredEntry extends Entry {
-  readonly eventType: string;
-}
-
-function parseEntry(raw: string): StoredEntry {
-  const first = raw.indexOf(':');
-  const second = raw.indexOf(':', first + 1);
-  const third = raw.indexOf(':', second + 1);
-  let notification: Notification | undefined;
-  return {
-    seq: Number(raw.slice(0, first)),
-    eventType: raw.slice(second + 1, third),
-    get notification() {
-      return (notification ??= JSON.parse(raw.slice(third + 1)) as Notification);
-    },
-  };
-}
 
 /**
  * The seq `since` resolves to: of the notifications kept under that id, the oldest one the asker may see (answering
