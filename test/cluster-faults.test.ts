@@ -411,7 +411,7 @@ describe.skipIf(!HAS_REDIS)('a history write applied whose answer is lost (in pr
     expect(await connection.commands.ping()).toBe('PONG');
 
     // The history record reaches Redis and is applied; its answer, and every later one on that connection, is lost.
-    proxy.dropRepliesAfter((request) => request.includes('RPUSH'));
+    proxy.dropRepliesAfter((request) => request.includes("redis.call('INCR'")); // the record script
     await expect(ingest([notification], 0)).rejects.toThrow();
     proxy.passReplies();
     const page = () => history.query({ accounts: [notification.accountId], limit: 100 });

@@ -242,7 +242,7 @@ return finish(merge({}, ofType, budget, newest))
 /**
  * History shared by every process, with the in-process store's semantics: a list per account (`size`), accounts
  * bounded by recency (`maxAccounts`), one sequence for arrival order across accounts, `complete: false` when entries
- * newer than `since` were dropped. Single Redis (or Sentinel): the scripts touch keys they compute, which Redis
+ * newer than `since` were dropped. One Redis server: the scripts touch keys they compute, which Redis
  * Cluster would not allow.
  *
  * A page reads O(limit) members of the type index (`*`), or O(accounts asked + limit) members of their sets, and at
