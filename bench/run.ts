@@ -11,7 +11,8 @@
  *   npm run bench -- --only large-fan-out --profile   # product under --cpu-prof: top 25 self-time functions
  *
  * Options: --runs N, --quick, --only <scenario[,scenario]>, --json <file>, --profile, --heap-prof,
- * --scale <factor> (multiplies connection and notification counts), --no-build, --workers N.
+ * --scale <factor> (multiplies connection and notification counts), --no-build (dist/ is fresh), --workers N
+ * (client processes; default one per core, at most 4), --strict (exit 1 when a target fails).
  */
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -24,7 +25,7 @@ import type { RunMetrics, Scenario, ScenarioContext } from './scenario-kit.js';
 import { cluster } from './scenarios/cluster.js';
 import { connectStorm, memory, selective } from './scenarios/connections.js';
 import { fanOut, largeFanOut, throughput } from './scenarios/fan-out.js';
-import { buildServers } from './servers.js';
+import { abortAll, buildServers } from './servers.js';
 import { round } from './stats.js';
 
 const SCENARIOS: Scenario[] = [fanOut, throughput, memory, connectStorm, selective, largeFanOut, cluster];
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     scale: { type: 'string', default: '1' },
     'no-build': { type: 'boolean', default: false },
     workers: { type: 'string' },
+    strict: { type: 'boolean', default: false },
   },
 });
 
@@ -52,13 +54,20 @@ if (only !== undefined && chosen.length !== only.length) {
 }
 
 const startedAt = Date.now();
-if (!args['no-build']) {
-  console.log('building (npm run build) ...');
-  await buildServers();
-}
+if (!args['no-build']) console.log('building (npm run build) ...');
+await buildServers({ product: !args['no-build'] });
 const pool = new ClientPool(args.workers === undefined ? undefined : Number(args.workers));
-const stopPool = () => pool.stop();
-process.on('exit', stopPool);
+process.on('exit', () => {
+  abortAll();
+  pool.stop();
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    abortAll();
+    pool.stop();
+    process.exit(130);
+  });
+}
 console.log(
   `${chosen.length} scenario(s), ${args.profile ? 'profile run' : `${runs} run(s) per variant`}${args.quick ? ', quick' : ''}; ` +
     `${pool.size} client processes; ${availableParallelism()} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
@@ -109,7 +118,7 @@ try {
       }
       results.push(result);
     }
-    console.log(`\nMedians of ${runs} run(s) (lost, extra, dropped: worst run); A/B = ${'A over B'}:\n`);
+    console.log(`\nMedians of ${runs} run(s) (lost, extra, dropped: worst run):\n`);
     console.log(table(results));
     const allRows = results.flatMap(rows);
     const failed = allRows.filter((r) => r.pass === false);
@@ -129,6 +138,7 @@ try {
       writeFileSync(args.json, `${JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
       console.log(`wrote ${args.json}`);
     }
+    if (args.strict && failed.length > 0) process.exitCode = 1;
   }
 } finally {
   pool.stop();

@@ -26,12 +26,31 @@ export interface BenchServer {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** What to end, by pid, if the bench itself is interrupted: every child it started and has not stopped yet. */
+const abortHooks = new Set<() => void>();
+
+/** Registers a synchronous last-resort stop; returns its removal. */
+export function onAbort(hook: () => void): () => void {
+  abortHooks.add(hook);
+  return () => abortHooks.delete(hook);
+}
+
+/** Kills (SIGKILL, by pid) every child still registered: for `exit` and signal handlers. */
+export function abortAll(): void {
+  for (const hook of abortHooks) hook();
+  abortHooks.clear();
+}
+
 const REFERENCE_BUNDLE = 'node_modules/.cache/instantchat-bench/reference-server.mjs';
 const LOG_DIR = join(tmpdir(), 'instantchat-bench');
 
-/** `npm run build` (the product as `npm start` runs it), and the reference compiled to plain JS (no tsx loader). */
-export async function buildServers(): Promise<void> {
-  execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * `npm run build` (the product as `npm start` runs it; skipped with `product: false` when dist/ is fresh), and the
+ * reference compiled to plain JS, so that it runs without the tsx loader (whose thread and caches would count in its
+ * RSS).
+ */
+export async function buildServers(options: { product: boolean }): Promise<void> {
+  if (options.product) execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const { build } = await import('esbuild');
   await build({
     entryPoints: ['bench/reference-server.ts'],
@@ -73,7 +92,13 @@ function launch(kind: ServerKind, args: string[], env: Record<string, string>, p
   const fd = openSync(logFile, 'w');
   const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const forget = onAbort(() => child.kill('SIGKILL'));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      forget();
+      resolve();
+    }),
+  );
   const url = `http://127.0.0.1:${port}`;
   const server: BenchServer = {
     kind,

@@ -1,6 +1,6 @@
 import { startRedis } from '../../test/helpers/redis.js';
 import { ACCOUNT, accepted, connectOrThrow, freshPrefix, loss, type Scenario, scaled, sendConcurrently, warmUp } from '../scenario-kit.js';
-import { type BenchServer, startProduct } from '../servers.js';
+import { type BenchServer, onAbort, startProduct } from '../servers.js';
 import { percentile } from '../stats.js';
 import { forgetConnections } from '../webhooks.js';
 
@@ -16,6 +16,7 @@ export const cluster: Scenario = {
     const subscribers = scaled(ctx, 200);
     const seconds = ctx.quick ? 3 : 5;
     const redis = variant === 'cluster' ? await startRedis() : undefined;
+    const forgetRedis = redis === undefined ? undefined : onAbort(() => void redis.kill());
     const servers: BenchServer[] = [];
     try {
       const env: Record<string, string> = redis === undefined ? {} : { REDIS_URL: redis.url };
@@ -47,6 +48,7 @@ export const cluster: Scenario = {
       await ctx.pool.closeSockets();
       forgetConnections();
       for (const server of servers) await server.stop();
+      forgetRedis?.();
       await redis?.stop();
     }
   },

@@ -63,11 +63,11 @@ export const memory: Scenario = {
 /** As many authenticated, subscribed connections as the clients can open (200 at a time): connects/s, CPU each. */
 export const connectStorm: Scenario = {
   name: 'connect-storm',
-  description: '3000 sockets connecting 200 at a time, each authenticated and subscribed',
+  description: '2000 sockets connecting 200 at a time, each authenticated and subscribed',
   variants: ['product', 'reference'],
   run: (ctx, variant) =>
     withServer(ctx, variant as ServerKind, async (server) => {
-      const sockets = scaled(ctx, ctx.quick ? 1000 : 3000);
+      const sockets = scaled(ctx, ctx.quick ? 1000 : 2000);
       const accounts = [ACCOUNT, ...otherAccounts(9)];
       await connectOrThrow(ctx, server, 20, accounts);
       await ctx.pool.closeSockets();

@@ -24,7 +24,7 @@ export const fanOut: Scenario = {
   run: (ctx, variant) =>
     withServer(ctx, variant as ServerKind, async (server) => {
       const subscribers = scaled(ctx, 1000);
-      const seconds = ctx.quick ? 3 : 6;
+      const seconds = ctx.quick ? 3 : 5;
       await connectOrThrow(ctx, server, subscribers, [ACCOUNT]);
       await warmUp(ctx, server, [ACCOUNT], subscribers);
       const prefix = freshPrefix('f');
