@@ -29,7 +29,21 @@ export interface SelfTime {
   percent: number;
 }
 
-export function summarizeProfile(profile: CpuProfile, top = 25): { busyMs: number; idleMs: number; functions: SelfTime[] } {
+/** Where a function lives, coarsely: an npm package, a folder of dist/, node's internals, or V8/native. */
+function origin(url: string): string {
+  if (url === '') return '(native/V8)';
+  if (url.startsWith('node:')) return 'node:internal';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg?.[1] !== undefined && pkg[1] !== '.cache') return pkg[1];
+  const dist = /\/dist\/([^/]+)\//.exec(url);
+  if (dist?.[1] !== undefined) return `dist/${dist[1]}`;
+  return url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+}
+
+export function summarizeProfile(
+  profile: CpuProfile,
+  top = 25,
+): { busyMs: number; idleMs: number; functions: SelfTime[]; origins: { origin: string; selfMs: number; percent: number }[] } {
   const byNode = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
@@ -44,6 +58,7 @@ export function summarizeProfile(profile: CpuProfile, top = 25): { busyMs: numbe
     for (const node of profile.nodes) byNode.set(node.id, (node.hitCount ?? 0) * interval);
   }
   const byFunction = new Map<string, SelfTime>();
+  const byOrigin = new Map<string, number>();
   let idleUs = 0;
   let busyUs = 0;
   for (const node of profile.nodes) {
@@ -55,6 +70,7 @@ export function summarizeProfile(profile: CpuProfile, top = 25): { busyMs: numbe
       continue;
     }
     busyUs += us;
+    byOrigin.set(origin(url), (byOrigin.get(origin(url)) ?? 0) + us);
     const name = functionName === '' ? '(anonymous)' : functionName;
     const where = url === '' ? '' : `${url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '')}:${lineNumber + 1}`;
     const key = `${name} ${where}`;
@@ -66,7 +82,11 @@ export function summarizeProfile(profile: CpuProfile, top = 25): { busyMs: numbe
     .sort((x, y) => y.selfMs - x.selfMs)
     .slice(0, top)
     .map((f) => ({ ...f, selfMs: Math.round(f.selfMs * 10) / 10, percent: Math.round((f.selfMs / (busyUs / 1000)) * 1000) / 10 }));
-  return { busyMs: Math.round(busyUs / 1000), idleMs: Math.round(idleUs / 1000), functions };
+  const origins = [...byOrigin.entries()]
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 15)
+    .map(([o, us]) => ({ origin: o, selfMs: Math.round(us / 100) / 10, percent: Math.round((us / busyUs) * 1000) / 10 }));
+  return { busyMs: Math.round(busyUs / 1000), idleMs: Math.round(idleUs / 1000), functions, origins };
 }
 
 export function printProfile(file: string, top = 25): void {
@@ -74,6 +94,10 @@ export function printProfile(file: string, top = 25): void {
   console.log(`\n${file}: ${summary.busyMs} ms busy, ${summary.idleMs} ms idle; top ${top} by self time (% of busy):`);
   for (const f of summary.functions) {
     console.log(`${f.selfMs.toFixed(1).padStart(9)} ms ${f.percent.toFixed(1).padStart(5)}%  ${f.name}  ${f.where}`);
+  }
+  console.log('self time by origin (package, dist/ folder, node internals, native):');
+  for (const o of summary.origins) {
+    console.log(`${o.selfMs.toFixed(1).padStart(9)} ms ${o.percent.toFixed(1).padStart(5)}%  ${o.origin}`);
   }
 }
 

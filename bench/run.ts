@@ -10,7 +10,8 @@
  *   npm run bench -- --only fan-out --runs 5 --json bench-results.json
  *   npm run bench -- --only large-fan-out --profile   # product under --cpu-prof: top 25 self-time functions
  *
- * Options: --runs N, --quick, --only <scenario[,scenario]>, --json <file>, --profile, --heap-prof,
+ * Options: --runs N, --quick, --only <scenario[,scenario]>, --json <file>, --profile (the first --only scenario,
+ * once, product only), --profile-reference (the reference too, for comparison), --heap-prof,
  * --scale <factor> (multiplies connection and notification counts), --no-build (dist/ is fresh), --workers N
  * (client processes; default one per core, at most 4), --strict (exit 1 when a target fails).
  */
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'heap-prof': { type: 'boolean', default: false },
+    'profile-reference': { type: 'boolean', default: false },
     scale: { type: 'string', default: '1' },
     'no-build': { type: 'boolean', default: false },
     workers: { type: 'string' },
@@ -78,6 +80,7 @@ const ctx = (profileDir?: string): ScenarioContext => ({
   quick: args.quick,
   scale: Number(args.scale),
   profileDir,
+  heapProfile: args['heap-prof'],
 });
 
 const compact = (m: RunMetrics) =>
@@ -90,19 +93,19 @@ try {
   if (args.profile) {
     const scenario = chosen[0] ?? fanOut;
     mkdirSync(PROFILE_DIR, { recursive: true });
-    const since = Date.now();
-    console.log(`profiling the product in ${scenario.name} (node --cpu-prof --cpu-prof-dir ${PROFILE_DIR})`);
-    const metrics = await scenario.run(
-      { ...ctx(PROFILE_DIR), profileDir: PROFILE_DIR },
-      scenario.variants[0],
-    );
-    console.log(`  ${compact(metrics)}`);
-    const profiles = readdirSync(PROFILE_DIR)
-      .filter((f) => f.endsWith('.cpuprofile'))
-      .map((f) => join(PROFILE_DIR, f))
-      .filter((f) => statSync(f).mtimeMs >= since);
-    if (profiles.length === 0) throw new Error(`no .cpuprofile written in ${PROFILE_DIR}`);
-    for (const file of profiles) printProfile(file, 25);
+    const variants = args['profile-reference'] ? scenario.variants : [scenario.variants[0]];
+    for (const variant of variants) {
+      const since = Date.now();
+      console.log(`\nprofiling the ${variant} in ${scenario.name} (node --cpu-prof --cpu-prof-dir ${PROFILE_DIR})`);
+      const metrics = await scenario.run(ctx(PROFILE_DIR), variant);
+      console.log(`  ${compact(metrics)}`);
+      const profiles = readdirSync(PROFILE_DIR)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => join(PROFILE_DIR, f))
+        .filter((f) => statSync(f).mtimeMs >= since);
+      if (profiles.length === 0) throw new Error(`no .cpuprofile written in ${PROFILE_DIR}`);
+      for (const file of profiles) printProfile(file, 25);
+    }
   } else {
     const results: ScenarioResult[] = [];
     for (const scenario of chosen) {

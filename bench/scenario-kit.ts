@@ -10,8 +10,10 @@ export interface ScenarioContext {
   readonly quick: boolean;
   /** Multiplies connection and notification counts (the smoke test runs tiny ones). */
   readonly scale: number;
-  /** Set by --profile: run the product under `--cpu-prof` writing here. */
+  /** Set by --profile: run the servers under `--cpu-prof` writing here. */
   readonly profileDir: string | undefined;
+  /** With --heap-prof: `--heap-prof` too. */
+  readonly heapProfile: boolean;
 }
 
 /** One run's numbers, by metric name. */
@@ -136,7 +138,7 @@ export const settle = (ms: number): Promise<void> => sleep(ms).then(() => undefi
 
 /** Starts a fresh server of `kind`, runs `work`, then closes the sockets and stops the server whatever happened. */
 export async function withServer<T>(ctx: ScenarioContext, kind: ServerKind, work: (server: BenchServer) => Promise<T>): Promise<T> {
-  const server = await startServer(kind, ctx.profileDir === undefined ? {} : { profileDir: ctx.profileDir });
+  const server = await startServer(kind, ctx.profileDir === undefined ? {} : { profileDir: ctx.profileDir, heapProfile: ctx.heapProfile });
   try {
     return await work(server);
   } finally {

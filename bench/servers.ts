@@ -138,18 +138,26 @@ export interface ProductOptions {
   heapProfile?: boolean;
 }
 
-export async function startProduct(options: ProductOptions = {}): Promise<BenchServer> {
-  const port = await freePort();
-  const args = ['dist/main.js'];
-  if (options.profileDir !== undefined) {
-    mkdirSync(options.profileDir, { recursive: true });
-    args.unshift('--cpu-prof', '--cpu-prof-dir', options.profileDir);
-    if (options.heapProfile === true) args.unshift('--heap-prof', '--heap-prof-dir', options.profileDir);
-  }
-  return ready(launch('product', args, productEnv(port, options.env), port, 'product'), '/readyz');
+/** Node's arguments for `script`, under the profilers when asked. */
+function nodeArgs(script: string, options: ProductOptions): string[] {
+  if (options.profileDir === undefined) return [script];
+  mkdirSync(options.profileDir, { recursive: true });
+  return [
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    options.profileDir,
+    ...(options.heapProfile === true ? ['--heap-prof', '--heap-prof-dir', options.profileDir] : []),
+    script,
+  ];
 }
 
-export async function startReference(): Promise<BenchServer> {
+export async function startProduct(options: ProductOptions = {}): Promise<BenchServer> {
+  const port = await freePort();
+  return ready(launch('product', nodeArgs('dist/main.js', options), productEnv(port, options.env), port, 'product'), '/readyz');
+}
+
+/** The reference; `env` and the cluster options do not apply (it has none), the profilers do. */
+export async function startReference(options: ProductOptions = {}): Promise<BenchServer> {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '',
@@ -159,11 +167,11 @@ export async function startReference(): Promise<BenchServer> {
     JWT_SECRET: BENCH_JWT_SECRET,
     INSTAGRAM_APP_SECRET: BENCH_APP_SECRET,
   };
-  return ready(launch('reference', [REFERENCE_BUNDLE], env, port, 'reference'), '/healthz');
+  return ready(launch('reference', nodeArgs(REFERENCE_BUNDLE, options), env, port, 'reference'), '/healthz');
 }
 
 export function startServer(kind: ServerKind, options: ProductOptions = {}): Promise<BenchServer> {
-  return kind === 'product' ? startProduct(options) : startReference();
+  return kind === 'product' ? startProduct(options) : startReference(options);
 }
 
 /** One sample of the product's Prometheus text (first series of that name). */

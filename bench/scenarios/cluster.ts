@@ -20,7 +20,7 @@ export const cluster: Scenario = {
     const servers: BenchServer[] = [];
     try {
       const env: Record<string, string> = redis === undefined ? {} : { REDIS_URL: redis.url };
-      const options = ctx.profileDir === undefined ? { env } : { env, profileDir: ctx.profileDir };
+      const options = ctx.profileDir === undefined ? { env } : { env, profileDir: ctx.profileDir, heapProfile: ctx.heapProfile };
       servers.push(await startProduct(options));
       if (redis !== undefined) servers.push(await startProduct(options));
       const share = Math.ceil(subscribers / servers.length);
