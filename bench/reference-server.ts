@@ -106,7 +106,8 @@ app.get('/heap', (_req, res) => {
 });
 
 httpServer.listen(port, host, () => {
-  console.log(`reference listening on ${host}:${port}`);
+  const address = httpServer.address();
+  console.log(`reference listening on ${host}:${typeof address === 'object' && address !== null ? address.port : port}`);
 });
 
 process.on('SIGTERM', () => {

@@ -1,8 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForOk } from '../test/helpers/process.js';
+import { waitForOk } from '../test/helpers/process.js';
 import { readUsage, type ProcessUsage } from '../test/helpers/process-usage.js';
 
 export const BENCH_JWT_SECRET = 'bench-jwt-secret-0123456789abcdef-0123456789';
@@ -63,12 +63,11 @@ export async function buildServers(options: { product: boolean }): Promise<void>
 }
 
 /** The product's environment: production, every secret set, logs at info, limits lifted only where 127.0.0.1 needs. */
-export function productEnv(port: number, extra: Record<string, string> = {}): Record<string, string> {
+export function productEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
-    PORT: String(port),
     JWT_SECRET: BENCH_JWT_SECRET,
     INSTAGRAM_APP_SECRET: BENCH_APP_SECRET,
     INSTAGRAM_WEBHOOK_VERIFY_TOKEN: 'bench-verify-token-0123456789',
@@ -86,11 +85,17 @@ export function productEnv(port: number, extra: Record<string, string> = {}): Re
   };
 }
 
-function launch(kind: ServerKind, args: string[], env: Record<string, string>, port: number, name: string) {
+let launched = 0;
+
+/**
+ * Spawns a server on port 0 (never a port probed free then lost to another process: another helper's server could
+ * answer in its place) with its output in a log file, and reads the port it got from its first log lines.
+ */
+function launch(kind: ServerKind, args: string[], env: Record<string, string>) {
   mkdirSync(LOG_DIR, { recursive: true });
-  const logFile = join(LOG_DIR, `${name}-${port}.log`);
+  const logFile = join(LOG_DIR, `${kind}-${process.pid}-${launched++}.log`);
   const fd = openSync(logFile, 'w');
-  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', fd, fd] });
+  const child: ChildProcess = spawn(process.execPath, args, { env: { ...env, PORT: '0' }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const forget = onAbort(() => child.kill('SIGKILL'));
   const exited = new Promise<void>((resolve) =>
@@ -99,10 +104,12 @@ function launch(kind: ServerKind, args: string[], env: Record<string, string>, p
       resolve();
     }),
   );
-  const url = `http://127.0.0.1:${port}`;
+  let url = '';
   const server: BenchServer = {
     kind,
-    url,
+    get url() {
+      return url;
+    },
     pid: child.pid ?? -1,
     usage: () => readUsage(child.pid ?? -1),
     async heapBytes() {
@@ -111,18 +118,35 @@ function launch(kind: ServerKind, args: string[], env: Record<string, string>, p
     },
     logBytes: () => statSync(logFile).size,
     async stop(graceMs = 8000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(logFile, { force: true });
     },
   };
-  return { server, child, logFile };
+  /** Resolves with the port the server says it listens on (`"port":N` in the product's JSON log, the reference's line). */
+  const listening = async (): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const log = readFileSync(logFile, 'utf8');
+      const port = /"port":(\d+)/.exec(log)?.[1] ?? /reference listening on [^:]+:(\d+)/.exec(log)?.[1];
+      if (port !== undefined && port !== '0') {
+        url = `http://127.0.0.1:${port}`;
+        return;
+      }
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the ${kind} did not start listening; log: ${log.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { server, child, logFile, listening };
 }
 
 async function ready(started: ReturnType<typeof launch>, path: string): Promise<BenchServer> {
   try {
+    await started.listening();
     await waitForOk(`${started.server.url}${path}`, 30_000);
   } catch (err) {
     started.child.kill('SIGKILL');
@@ -152,22 +176,19 @@ function nodeArgs(script: string, options: ProductOptions): string[] {
 }
 
 export async function startProduct(options: ProductOptions = {}): Promise<BenchServer> {
-  const port = await freePort();
-  return ready(launch('product', nodeArgs('dist/main.js', options), productEnv(port, options.env), port, 'product'), '/readyz');
+  return ready(launch('product', nodeArgs('dist/main.js', options), productEnv(options.env)), '/readyz');
 }
 
 /** The reference; `env` and the cluster options do not apply (it has none), the profilers do. */
 export async function startReference(options: ProductOptions = {}): Promise<BenchServer> {
-  const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
-    PORT: String(port),
     JWT_SECRET: BENCH_JWT_SECRET,
     INSTAGRAM_APP_SECRET: BENCH_APP_SECRET,
   };
-  return ready(launch('reference', nodeArgs(REFERENCE_BUNDLE, options), env, port, 'reference'), '/healthz');
+  return ready(launch('reference', nodeArgs(REFERENCE_BUNDLE, options), env), '/healthz');
 }
 
 export function startServer(kind: ServerKind, options: ProductOptions = {}): Promise<BenchServer> {
