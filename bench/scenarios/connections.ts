@@ -54,6 +54,7 @@ export const memory: Scenario = {
       return {
         rssKiBPerConnection: (after.rss - before.rss) / sockets / KiB,
         heapKiBPerConnection: (after.heap - before.heap) / sockets / KiB,
+        rssMiBBefore: before.rss / KiB / KiB,
         rssMiBAfter: after.rss / KiB / KiB,
         ...(await everySocketReceives(ctx, server, accounts, sockets)),
       };
