@@ -3,6 +3,7 @@
  * connections with the light WireSocket and counts the `webhook_event`s they receive, with each one's latency
  * (the sender wrote its send time, epoch microseconds, into the notification id: same machine, same clock).
  */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import { WireSocket } from './wire-socket.js';
@@ -36,8 +37,16 @@ const events = {
   },
 };
 
+const keys = new Map<string, KeyObject>();
+
+/**
+ * An HS256 token. The key is a KeyObject made once: given a string, jsonwebtoken first tries to read it as a PEM key
+ * (an OpenSSL decode that fails, about a millisecond) on every call.
+ */
 function token(secret: string, userId: string, accountIds: string[]): string {
-  return jwt.sign({ userId, accountIds }, secret, { algorithm: 'HS256', expiresIn: 3600 });
+  let key = keys.get(secret);
+  if (key === undefined) keys.set(secret, (key = createSecretKey(Buffer.from(secret))));
+  return jwt.sign({ userId, accountIds }, key, { algorithm: 'HS256', expiresIn: 3600 });
 }
 
 async function connectMany(request: Extract<PoolRequest, { type: 'connect' }>): Promise<PoolReply> {

@@ -8,7 +8,7 @@
  *
  *   PORT=3001 JWT_SECRET=... INSTAGRAM_APP_SECRET=... node reference-server.mjs
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import express from 'express';
 import jwt from 'jsonwebtoken';
@@ -16,7 +16,11 @@ import { Server } from 'socket.io';
 
 const port = Number(process.env.PORT ?? 3001);
 const host = process.env.HOST ?? '127.0.0.1';
-const jwtSecret = process.env.JWT_SECRET ?? '';
+/**
+ * A KeyObject made once: given the secret as a string, jsonwebtoken tries to parse it as a PEM public key first (an
+ * OpenSSL decode that throws, about a millisecond) on every verify; the least a server must do is not that.
+ */
+const jwtKey = createSecretKey(Buffer.from(process.env.JWT_SECRET ?? ''));
 const appSecret = process.env.INSTAGRAM_APP_SECRET ?? '';
 
 const app = express();
@@ -30,7 +34,7 @@ interface Claims {
 
 io.use((socket, next) => {
   try {
-    const claims = jwt.verify(String((socket.handshake.auth as { token?: unknown }).token), jwtSecret, {
+    const claims = jwt.verify(String((socket.handshake.auth as { token?: unknown }).token), jwtKey, {
       algorithms: ['HS256'],
     }) as Claims;
     socket.data = { userId: claims.userId, accountIds: claims.accountIds ?? [] };
