@@ -82,24 +82,25 @@ export const throughput: Scenario = {
 };
 
 /**
- * 5 000 sockets subscribed to one account while webhooks keep coming (5/s): how long each POST waits for its answer
- * during the fan-out, and /healthz every 100 ms meanwhile (the event loop's lag).
+ * 5 000 sockets subscribed to one account while webhooks keep coming (2/s: each fan-out is 5 000 writes; faster
+ * saturates a 2-core machine and measures queueing, not how long one fan-out holds the loop): how long each POST
+ * waits for its answer during the fan-out, and /healthz every 100 ms meanwhile (the event loop's lag).
  */
 export const largeFanOut: Scenario = {
   name: 'large-fan-out',
-  description: '5000 subscribers of one account, 5 webhooks/s: webhook answer time and /healthz during the fan-out',
+  description: '5000 subscribers of one account, 2 webhooks/s: webhook answer time and /healthz during the fan-out',
   variants: ['product', 'reference'],
   run: (ctx, variant) =>
     withServer(ctx, variant as ServerKind, async (server) => {
       const subscribers = scaled(ctx, ctx.quick ? 2000 : 5000);
-      const seconds = ctx.quick ? 2 : 4;
+      const seconds = ctx.quick ? 3 : 5;
       await connectOrThrow(ctx, server, subscribers, [ACCOUNT]);
       await warmUp(ctx, server, [ACCOUNT], subscribers);
       const prefix = freshPrefix('l');
       await ctx.pool.count(prefix);
       const prober = startProber(server);
       const { result, cpuMs } = await cpuDuring(server, async () => {
-        const answers = await sendAtRate([server.url], ACCOUNT, prefix, 5, seconds);
+        const answers = await sendAtRate([server.url], ACCOUNT, prefix, 2, seconds);
         const expected = accepted(answers) * subscribers;
         return { answers, expected, got: await ctx.pool.awaitReceived(expected, 30_000) };
       });
