@@ -1,0 +1,231 @@
+/**
+ * Soak: builds, starts the product as production runs it (`node dist/main.js`, NODE_ENV=production, real secrets; with
+ * `--cluster`, two instances on a real redis-server), and for N minutes connects and disconnects clients on both
+ * transports (authenticate, subscribe/unsubscribe, get_history, recovery, token expiry, rate limits, authentication
+ * timeouts, bad tokens) while signed fixture webhooks arrive at a steady rate. Then every client leaves, and it checks
+ * that the clients that stayed (or recovered) received every notification once, and that the server came back to
+ * where it started: connections, sessions, rooms and deadlines at 0, heap (after a forced GC) and handles near the
+ * start. Exits 1 when anything was lost or grew, 2 when the soak itself could not run.
+ *
+ *   npm run soak                              # 3 minutes, one instance
+ *   npm run soak -- --minutes 30 --cluster    # two instances and Redis
+ *   options: --clients N (200) --rate N (webhook POSTs/s, 5) --recovery-window-ms N (20000) --no-build
+ *
+ * Everything listens on 127.0.0.1; every loop is bounded in time; only processes it started are stopped, by pid.
+ */
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { startRedis, type RedisServer } from '../test/helpers/redis.js';
+import { sleep } from './soak/connection.js';
+import { WebhookFeeder } from './soak/feeder.js';
+import { type Instance, SECRETS, startInstance } from './soak/instances.js';
+import { churn, RecoveringClient, type SoakContext, SteadyClient, Tally } from './soak/scenarios.js';
+import { allDelivered, deliveries, describeSample, growthFindings, type Sample, sampleOf, settled } from './soak/verdict.js';
+
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '3' },
+    cluster: { type: 'boolean', default: false },
+    clients: { type: 'string', default: '200' },
+    rate: { type: 'string', default: '5' },
+    'recovery-window-ms': { type: 'string', default: '20000' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
+
+const MINUTES = Number(args.minutes);
+const CLIENTS = Math.max(10, Math.floor(Number(args.clients)));
+const RATE = Number(args.rate);
+const RECOVERY_WINDOW_MS = Number(args['recovery-window-ms']);
+const AUTH_TIMEOUT_MS = 3000;
+const EVENT_RATE_LIMIT = 50;
+if (!(MINUTES > 0) || !(RATE > 0) || !(RECOVERY_WINDOW_MS >= 3000)) {
+  process.stderr.write('usage: soak [--minutes N>0] [--cluster] [--clients N] [--rate N>0] [--recovery-window-ms N>=3000] [--no-build]\n');
+  process.exit(2);
+}
+const LOAD_MS = MINUTES * 60_000;
+/** Load, then at most: 45 s for the churn to stop, 20 s for the tail of deliveries, two recovery windows and 30 s to settle. */
+const HARD_LIMIT_MS = LOAD_MS + 45_000 + 20_000 + 2 * RECOVERY_WINDOW_MS + 30_000 + 60_000;
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const t0 = Date.now();
+const elapsedS = () => (Date.now() - t0) / 1000;
+
+const instances: Instance[] = [];
+let redis: RedisServer | undefined;
+
+async function cleanUp(): Promise<void> {
+  const stops = await Promise.all(instances.map(async (i) => ({ name: i.name, ...(await i.stop()) })));
+  for (const stop of stops) say(`${stop.name} stopped: exit code ${String(stop.code)}${stop.signal ? `, signal ${stop.signal}` : ''}`);
+  await redis?.stop();
+  return undefined;
+}
+
+const hardStop = setTimeout(() => {
+  say(`SOAK ABORTED: still running after ${Math.round(HARD_LIMIT_MS / 1000)} s`);
+  void cleanUp().finally(() => process.exit(2));
+}, HARD_LIMIT_MS);
+hardStop.unref();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping`);
+    void cleanUp().finally(() => process.exit(2));
+  });
+}
+
+async function sampleAll(samples: Sample[]): Promise<Sample[]> {
+  const taken = await Promise.all(
+    instances.map(async (instance) => {
+      await instance.collectGarbage();
+      return sampleOf(instance.name, elapsedS(), await instance.scrape());
+    }),
+  );
+  for (const sample of taken) say(describeSample(sample));
+  samples.push(...taken);
+  return taken;
+}
+
+async function main(): Promise<number> {
+  if (!args['no-build']) {
+    say('building (npm run build)');
+    execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  if (args.cluster) {
+    redis = await startRedis();
+    say(`redis-server on port ${redis.port}`);
+  }
+  const settings = {
+    recoveryWindowMs: RECOVERY_WINDOW_MS,
+    authTimeoutMs: AUTH_TIMEOUT_MS,
+    heartbeatTimeoutMs: 30_000,
+    ...(redis !== undefined && { redisUrl: redis.url }),
+  };
+  for (const name of args.cluster ? ['instance-a', 'instance-b'] : ['instance']) {
+    instances.push(await startInstance(name, settings));
+  }
+  const urls = instances.map((i) => i.url);
+  say(`soak: ${MINUTES} min, ${CLIENTS} clients, ${RATE} webhook POSTs/s, ${instances.length} instance(s): ${urls.join(', ')}`);
+
+  const samples: Sample[] = [];
+  const first = await sampleAll(samples);
+
+  let running = true;
+  const ctx: SoakContext = {
+    urls,
+    jwtSecret: SECRETS.jwt,
+    authTimeoutMs: AUTH_TIMEOUT_MS,
+    recoveryWindowMs: RECOVERY_WINDOW_MS,
+    eventRateLimit: EVENT_RATE_LIMIT,
+    running: () => running,
+  };
+  const tally = new Tally();
+  // Tracked clients: 20 % stay connected (half per transport), 10 % stay with their transport cut again and again.
+  const steadyCount = Math.max(2, Math.round(CLIENTS * 0.2));
+  const recoveringCount = Math.max(2, Math.round(CLIENTS * 0.1));
+  const steady = Array.from({ length: steadyCount }, (_, i) => new SteadyClient(i % 2 === 0 ? 'socketio' : 'websocket', i));
+  const recovering = Array.from({ length: recoveringCount }, (_, i) => new RecoveringClient(i, tally));
+  await Promise.all([...steady, ...recovering].map((c) => c.open(ctx)));
+
+  const feeder = new WebhookFeeder(urls, SECRETS.app, RATE);
+  say(`fixtures posted in turn: ${feeder.fixtureNames.join(', ')}`);
+  feeder.start();
+  const slots = Array.from({ length: CLIENTS - steadyCount - recoveringCount }, () => churn(ctx, tally));
+
+  const sampleEveryMs = Math.min(60_000, Math.max(10_000, LOAD_MS / 10));
+  const loadEnds = Date.now() + LOAD_MS;
+  while (Date.now() < loadEnds) {
+    await sleep(Math.min(sampleEveryMs, loadEnds - Date.now()));
+    if (Date.now() < loadEnds - 1000) {
+      await sampleAll(samples);
+      say(`  webhooks ${feeder.stats.accepted}/${feeder.stats.posts} accepted; churn outcomes ${tally.total}, anomalies ${tally.anomalies}`);
+    }
+  }
+
+  say('load phase over: churn stops, webhooks stop');
+  running = false;
+  await Promise.all(slots);
+  await feeder.stop();
+  await Promise.all(recovering.map((c) => c.settle()));
+  const ledgers = [...steady, ...recovering].map((c) => c.ledger);
+  const tailEnds = Date.now() + 20_000;
+  while (!allDelivered(feeder.expected, ledgers) && Date.now() < tailEnds) await sleep(250);
+  const delivery = deliveries(feeder.expected, ledgers);
+  const droppedByServer = [...steady, ...recovering].filter((c) => c.closedReason !== undefined).map((c) => c.closedReason);
+  for (const client of [...steady, ...recovering]) client.close();
+
+  say('every client left: waiting for the server to settle (recovery sessions expire after the window)');
+  let last: Sample[] = [];
+  const settleEnds = Date.now() + 2 * RECOVERY_WINDOW_MS + 30_000;
+  for (;;) {
+    const readings = await Promise.all(instances.map(async (i) => sampleOf(i.name, elapsedS(), await i.scrape())));
+    if (readings.every(settled) || Date.now() > settleEnds) break;
+    await sleep(2000);
+  }
+  last = await sampleAll(samples);
+
+  const growth = instances.flatMap((_, i) => growthFindings(first[i] as Sample, last[i] as Sample));
+  const cpu = instances.map((_, i) => ({
+    instance: (last[i] as Sample).instance,
+    averageCpuPercent: Math.round((((last[i] as Sample).cpuSeconds - (first[i] as Sample).cpuSeconds) / elapsedS()) * 100),
+  }));
+  const failures = [
+    ...(delivery.lost > 0 ? [`${delivery.lost} deliveries lost (e.g. ${delivery.lostSamples.join(', ')})`] : []),
+    ...(delivery.duplicated > 0 ? [`${delivery.duplicated} deliveries duplicated`] : []),
+    ...(delivery.expectedPerClient === 0 ? ['no notification was expected: the soak delivered nothing'] : []),
+    ...(feeder.stats.failed > 0 ? [`${feeder.stats.failed} webhook POSTs failed: ${JSON.stringify(feeder.stats.failures)}`] : []),
+    ...(droppedByServer.length > 0 ? [`${droppedByServer.length} tracked clients were disconnected: ${droppedByServer.slice(0, 5).join('; ')}`] : []),
+    ...(tally.anomalies > 0 ? [`${tally.anomalies} unexpected client outcomes (first: ${tally.samples.slice(0, 5).join(' | ')})`] : []),
+    ...growth,
+  ];
+
+  const result = {
+    ok: failures.length === 0,
+    minutes: MINUTES,
+    cluster: args.cluster,
+    clients: CLIENTS,
+    webhooks: feeder.stats,
+    delivery,
+    outcomes: Object.fromEntries(Object.entries(tally.counts).sort()),
+    cpu,
+    start: first,
+    end: last,
+    samples: samples.map(({ atS, instance, heapUsedMb, rssMb, activeHandles, connections }) => ({
+      atS,
+      instance,
+      heapUsedMb,
+      rssMb,
+      activeHandles,
+      connections,
+    })),
+    failures,
+  };
+  say('');
+  say(
+    `deliveries: ${delivery.clients} tracked clients × ${delivery.expectedPerClient} notifications = ${delivery.expectedTotal} expected, ` +
+      `${delivery.received} received, ${delivery.lost} lost, ${delivery.duplicated} duplicated, ${delivery.unexpected} unannounced`,
+  );
+  say(`webhooks: ${feeder.stats.accepted} of ${feeder.stats.posts} POSTs accepted`);
+  say(`client outcomes: ${JSON.stringify(result.outcomes)}`);
+  for (const i of instances.keys()) {
+    const [a, b] = [first[i] as Sample, last[i] as Sample];
+    say(
+      `${a.instance}: heap ${a.heapUsedMb} → ${b.heapUsedMb} MB, rss ${a.rssMb} → ${b.rssMb} MB, handles ${a.activeHandles} → ${b.activeHandles}, ` +
+        `active resources ${a.activeResources} → ${b.activeResources}, connections ${b.connections}, average cpu ${cpu[i]?.averageCpuPercent} %`,
+    );
+  }
+  say(failures.length === 0 ? 'SOAK PASSED' : `SOAK FAILED:\n  ${failures.join('\n  ')}`);
+  say(`SOAK-RESULT ${JSON.stringify(result)}`);
+  return failures.length === 0 ? 0 : 1;
+}
+
+let code = 2;
+try {
+  code = await main();
+} catch (err) {
+  say(`SOAK ERROR: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  for (const instance of instances) say(`--- ${instance.name} output (tail) ---\n${instance.output().slice(-4000)}`);
+} finally {
+  await cleanUp();
+  clearTimeout(hardStop);
+}
+process.exit(code);

@@ -1,0 +1,361 @@
+import jwt from 'jsonwebtoken';
+import { type Delivered, type SoakConnection, sleep, SoakConnection as Connection, type Transport, withTimeout } from './connection.js';
+import { ACCOUNTS } from './feeder.js';
+
+/** Every event type SPEC names: tracked clients subscribe to all of them, so that every notification is theirs. */
+export const EVENT_TYPES = [
+  'comments',
+  'live_comments',
+  'mentions',
+  'story_insights',
+  'messages',
+  'message_reactions',
+  'messaging_seen',
+  'messaging_postbacks',
+  'messaging_referral',
+  'messaging_optins',
+  'messaging_handover',
+  'message_edit',
+];
+
+const USERS = 40;
+const HEARTBEAT_EVERY_MS = 10_000;
+
+export interface SoakContext {
+  readonly urls: readonly string[];
+  readonly jwtSecret: string;
+  readonly authTimeoutMs: number;
+  readonly recoveryWindowMs: number;
+  /** Socket.IO events per second per connection before `rate_limited`. */
+  readonly eventRateLimit: number;
+  /** False once the load phase ends: loops finish their current step and stop. */
+  running(): boolean;
+}
+
+export function mint(userId: string, expiresInS: number, secret: string): string {
+  return jwt.sign({ userId, accountIds: ACCOUNTS }, secret, { algorithm: 'HS256', expiresIn: expiresInS });
+}
+
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
+const between = (min: number, max: number) => min + Math.random() * (max - min);
+
+/** Counts by outcome, for the report: `scenario.outcome` → n. */
+export class Tally {
+  readonly counts: Record<string, number> = {};
+  /** The first few unexpected outcomes, with their error, for the report. */
+  readonly samples: string[] = [];
+  add(key: string, error?: unknown): void {
+    this.counts[key] = (this.counts[key] ?? 0) + 1;
+    if (error !== undefined && this.samples.length < 20) this.samples.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  get anomalies(): number {
+    return Object.entries(this.counts)
+      .filter(([key]) => key.endsWith('.unexpected'))
+      .reduce((sum, [, n]) => sum + n, 0);
+  }
+  get total(): number {
+    return Object.values(this.counts).reduce((sum, n) => sum + n, 0);
+  }
+}
+
+/** Deliveries of one tracked client: how many times each notification key arrived. */
+export class Ledger {
+  readonly received = new Map<string, number>();
+  record = (n: Delivered): void => {
+    const key = `${n.eventType}:${n.id}`;
+    this.received.set(key, (this.received.get(key) ?? 0) + 1);
+  };
+}
+
+/** Authenticates (Socket.IO: handshake token or the guide's `authenticate`; raw WebSocket: `authenticate`). */
+async function authenticated(
+  ctx: SoakContext,
+  transport: Transport,
+  userId: string,
+  token: string,
+  options: { viaHandshake?: boolean; reconnecting?: boolean; url?: string; onNotification?: (n: Delivered) => void } = {},
+): Promise<SoakConnection> {
+  const url = options.url ?? pick(ctx.urls);
+  const handshake = transport === 'socketio' && options.viaHandshake !== false;
+  const conn = await Connection.open(url, transport, {
+    ...(handshake && { handshakeToken: token }),
+    ...(options.reconnecting !== undefined && { reconnecting: options.reconnecting }),
+    ...(options.onNotification !== undefined && { onNotification: options.onNotification }),
+  });
+  if (!handshake) conn.send('authenticate', { token, userId, timestamp: Date.now() });
+  await conn.waitFor((m) => m.type === 'auth_success', 10_000, 'auth_success');
+  return conn;
+}
+
+async function subscribed(conn: SoakConnection, eventTypes: string[]): Promise<void> {
+  conn.send('subscribe', { eventTypes, timestamp: Date.now() });
+  await conn.waitFor((m) => m.type === 'subscription_confirmed', 10_000, 'subscription_confirmed');
+}
+
+function heartbeats(conn: SoakConnection): NodeJS.Timeout {
+  return setInterval(() => conn.send('heartbeat', { timestamp: Date.now(), clientId: 'soak' }), HEARTBEAT_EVERY_MS);
+}
+
+/**
+ * A client that stays for the whole load phase, subscribed to every type: it must receive every notification of
+ * every accepted webhook, once.
+ */
+export class SteadyClient {
+  readonly ledger = new Ledger();
+  #conn: SoakConnection | undefined;
+  #beat: NodeJS.Timeout | undefined;
+
+  constructor(readonly transport: Transport, private readonly index: number) {}
+
+  async open(ctx: SoakContext): Promise<void> {
+    const userId = `steady-${this.index}`;
+    this.#conn = await authenticated(ctx, this.transport, userId, mint(userId, 24 * 3600, ctx.jwtSecret), {
+      url: ctx.urls[this.index % ctx.urls.length] as string,
+      onNotification: this.ledger.record,
+    });
+    await subscribed(this.#conn, EVENT_TYPES);
+    this.#beat = heartbeats(this.#conn);
+  }
+
+  get closedReason(): string | undefined {
+    return this.#conn?.closedReason;
+  }
+
+  close(): void {
+    clearInterval(this.#beat);
+    this.#conn?.close();
+  }
+}
+
+/**
+ * A Socket.IO client that stays, but whose transport is cut again and again (as a network failure would: the server
+ * keeps its session) and that comes back within the recovery window, in cluster mode to either instance. It must
+ * recover every time and receive every notification once, across the cuts.
+ */
+export class RecoveringClient {
+  readonly ledger = new Ledger();
+  #conn: SoakConnection | undefined;
+  #beat: NodeJS.Timeout | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(private readonly index: number, private readonly tally: Tally) {}
+
+  async open(ctx: SoakContext): Promise<void> {
+    const userId = `recovering-${this.index}`;
+    this.#conn = await authenticated(ctx, 'socketio', userId, mint(userId, 24 * 3600, ctx.jwtSecret), {
+      url: ctx.urls[this.index % ctx.urls.length] as string,
+      reconnecting: true,
+      onNotification: this.ledger.record,
+    });
+    await subscribed(this.#conn, EVENT_TYPES);
+    this.#beat = heartbeats(this.#conn);
+    this.#loop = this.#cutAndComeBack(ctx);
+  }
+
+  /** Waits for the cut-and-recover loop to finish its current round. */
+  async settle(): Promise<void> {
+    await this.#loop;
+  }
+
+  get closedReason(): string | undefined {
+    return this.#conn?.closedReason;
+  }
+
+  close(): void {
+    clearInterval(this.#beat);
+    this.#conn?.close();
+  }
+
+  async #cutAndComeBack(ctx: SoakContext): Promise<void> {
+    const socket = this.#conn?.socket;
+    if (socket === undefined) return;
+    for (let round = 0; ; round++) {
+      await sleep(between(4000, 15_000));
+      if (!ctx.running()) return;
+      // A client that has received no broadcast yet has no offset and cannot be recovered (TRAPS): wait for one.
+      if (this.ledger.received.size === 0) continue;
+      const crossInstance = ctx.urls.length > 1 && round % 2 === 1;
+      const what = crossInstance ? 'recovery_other_instance' : 'recovery';
+      try {
+        const dropped = new Promise<void>((resolve) => socket.once('disconnect', () => resolve()));
+        socket.io.reconnection(false);
+        socket.io.engine.close();
+        await withTimeout(dropped, 5000, 'the drop');
+        await sleep(between(200, Math.min(3000, ctx.recoveryWindowMs / 3)));
+        if (crossInstance) {
+          const manager = socket.io as unknown as { uri: string };
+          manager.uri = ctx.urls.find((u) => u !== manager.uri) ?? manager.uri;
+        }
+        const back = new Promise<void>((resolve, reject) => {
+          socket.once('connect', () => resolve());
+          socket.once('connect_error', (err) => reject(err));
+        });
+        socket.io.reconnection(true);
+        socket.connect();
+        await withTimeout(back, 10_000, 'the reconnection');
+        this.tally.add(socket.recovered ? `${what}.recovered` : `${what}.unexpected`, socket.recovered ? undefined : 'not recovered');
+        if (!socket.recovered) return;
+      } catch (err) {
+        this.tally.add(`${what}.unexpected`, err);
+        return;
+      }
+    }
+  }
+}
+
+type Scenario = (ctx: SoakContext, transport: Transport, tally: Tally) => Promise<string>;
+
+/** A user id for a churning client: a few dozen users, so that per-user bookkeeping is exercised and bounded. */
+const churnUser = () => `churn-${Math.floor(Math.random() * USERS)}`;
+
+/** Dup check for a churning client: one notification must not reach one connection twice. */
+function dupChecker(tally: Tally): (n: Delivered) => void {
+  const seen = new Set<string>();
+  return (n) => {
+    const key = `${n.eventType}:${n.id}`;
+    if (seen.has(key)) tally.add('churn_delivery.unexpected', `duplicate ${key}`);
+    else seen.add(key);
+    tally.add('churn_delivery.received');
+  };
+}
+
+const SCENARIOS: Record<string, { weight: number; run: Scenario }> = {
+  /** Authenticate, subscribe, read history, stay a while, unsubscribe, leave. */
+  session: {
+    weight: 45,
+    run: async (ctx, transport, tally) => {
+      const userId = churnUser();
+      const conn = await authenticated(ctx, transport, userId, mint(userId, 3600, ctx.jwtSecret), {
+        viaHandshake: Math.random() < 0.5,
+        onNotification: dupChecker(tally),
+      });
+      try {
+        await subscribed(conn, [pick(EVENT_TYPES), pick(EVENT_TYPES), 'comments']);
+        conn.send('get_history', { limit: 20 });
+        await conn.waitFor((m) => m.type === 'history', 10_000, 'history');
+        await sleep(between(500, 8000));
+        conn.send('unsubscribe', { eventTypes: ['comments'] });
+        await conn.waitFor((m) => m.type === 'subscription_confirmed', 10_000, 'subscription_confirmed after unsubscribe');
+        conn.send('heartbeat', { timestamp: Date.now(), clientId: 'soak' });
+        await conn.waitFor((m) => m.type === 'heartbeat_response', 10_000, 'heartbeat_response');
+        return 'completed';
+      } finally {
+        conn.close();
+      }
+    },
+  },
+  /** Authenticate and subscribe, then drop the transport without a goodbye (leaves a session for recovery behind). */
+  abrupt: {
+    weight: 15,
+    run: async (ctx, transport, tally) => {
+      const userId = churnUser();
+      const conn = await authenticated(ctx, transport, userId, mint(userId, 3600, ctx.jwtSecret), { onNotification: dupChecker(tally) });
+      await subscribed(conn, EVENT_TYPES);
+      await sleep(between(200, 4000));
+      if (conn.socket !== undefined) conn.socket.io.engine.close();
+      conn.close();
+      return 'dropped';
+    },
+  },
+  /** A token that expires while connected: `auth_failed {Token expired}`, then the server disconnects. */
+  expiry: {
+    weight: 10,
+    run: async (ctx, transport) => {
+      const userId = churnUser();
+      const conn = await authenticated(ctx, transport, userId, mint(userId, 2, ctx.jwtSecret), { viaHandshake: Math.random() < 0.5 });
+      try {
+        await subscribed(conn, ['comments']);
+        const failed = await conn.waitFor((m) => m.type === 'auth_failed', 10_000, 'auth_failed on expiry', true);
+        if (failed.reason !== 'Token expired') throw new Error(`auth_failed reason ${String(failed.reason)}`);
+        await conn.ended(5000);
+        return 'expired';
+      } finally {
+        conn.close();
+      }
+    },
+  },
+  /** A burst of events past the per-connection budget: `rate_limited`, and the connection still answers after. */
+  rate_limit: {
+    weight: 10,
+    run: async (ctx, transport) => {
+      const userId = churnUser();
+      const conn = await authenticated(ctx, transport, userId, mint(userId, 3600, ctx.jwtSecret));
+      try {
+        for (let i = 0; i < ctx.eventRateLimit * 2; i++) conn.send('test_connection', { timestamp: Date.now() });
+        await conn.waitFor((m) => m.type === 'error' && m.code === 'rate_limited', 10_000, 'rate_limited');
+        // The budget refills within a second: a heartbeat afterwards is answered again.
+        await sleep(1500);
+        conn.send('heartbeat', { timestamp: Date.now(), clientId: 'soak' });
+        await conn.waitFor((m) => m.type === 'heartbeat_response', 10_000, 'heartbeat_response after the burst');
+        return 'limited';
+      } finally {
+        conn.close();
+      }
+    },
+  },
+  /** Connects and never authenticates: `auth_failed {Authentication timeout}` after AUTH_TIMEOUT_MS, then closed. */
+  auth_timeout: {
+    weight: 10,
+    run: async (ctx, transport) => {
+      const conn = await Connection.open(pick(ctx.urls), transport);
+      try {
+        const failed = await conn.waitFor((m) => m.type === 'auth_failed', ctx.authTimeoutMs + 10_000, 'auth_failed on timeout', true);
+        if (failed.reason !== 'Authentication timeout') throw new Error(`auth_failed reason ${String(failed.reason)}`);
+        await conn.ended(5000);
+        return 'timed_out';
+      } finally {
+        conn.close();
+      }
+    },
+  },
+  /** A token signed with another secret: refused (Socket.IO: `connect_error`; raw WebSocket: `auth_failed`, 1008). */
+  bad_token: {
+    weight: 10,
+    run: async (ctx, transport) => {
+      const userId = churnUser();
+      const token = mint(userId, 3600, `${ctx.jwtSecret}-not-it`);
+      if (transport === 'socketio') {
+        try {
+          const conn = await Connection.open(pick(ctx.urls), transport, { handshakeToken: token });
+          conn.close();
+          throw new Error('a bad handshake token was accepted');
+        } catch (err) {
+          if ((err as Error).message !== 'Invalid token') throw err;
+          return 'refused';
+        }
+      }
+      const conn = await Connection.open(pick(ctx.urls), transport);
+      try {
+        conn.send('authenticate', { token, userId, timestamp: Date.now() });
+        const failed = await conn.waitFor((m) => m.type === 'auth_failed', 10_000, 'auth_failed', true);
+        if (failed.reason !== 'Invalid token') throw new Error(`auth_failed reason ${String(failed.reason)}`);
+        const closed = await conn.ended(5000);
+        if (!closed.startsWith('close 1008')) throw new Error(`closed with ${closed}`);
+        return 'refused';
+      } finally {
+        conn.close();
+      }
+    },
+  },
+};
+
+const WEIGHTED = Object.entries(SCENARIOS).flatMap(([name, { weight }]) => Array<string>(weight).fill(name));
+
+/** Whatever happens, one scenario ends within this (a stuck one is an anomaly, not a hang). */
+const SCENARIO_LIMIT_MS = 45_000;
+
+/** One churn slot: scenarios one after another, on either transport, until the load phase ends. */
+export async function churn(ctx: SoakContext, tally: Tally): Promise<void> {
+  while (ctx.running()) {
+    const name = pick(WEIGHTED);
+    const transport: Transport = Math.random() < 0.5 ? 'socketio' : 'websocket';
+    const key = `${name}.${transport}`;
+    try {
+      const outcome = await withTimeout((SCENARIOS[name] as { run: Scenario }).run(ctx, transport, tally), SCENARIO_LIMIT_MS, key);
+      tally.add(`${key}.${outcome}`);
+    } catch (err) {
+      tally.add(`${key}.unexpected`, err);
+    }
+    await sleep(between(50, 500));
+  }
+}
