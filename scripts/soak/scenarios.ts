@@ -19,6 +19,11 @@ export const EVENT_TYPES = [
 ];
 
 const USERS = 40;
+/**
+ * Lifetime of the expiry scenario's tokens. `exp` is in whole seconds, so a token lives between this and one second
+ * less: long enough to authenticate and subscribe on a loaded machine, short enough to expire while connected.
+ */
+const EXPIRING_TOKEN_S = 4;
 const HEARTBEAT_EVERY_MS = 10_000;
 
 export interface SoakContext {
@@ -170,7 +175,8 @@ export class RecoveringClient {
     const socket = this.#conn?.socket;
     if (socket === undefined) return;
     for (let round = 0; ; round++) {
-      await sleep(between(4000, 15_000));
+      // The first cut comes early, so that even a short soak (the smoke test) recovers every client once.
+      await sleep(round === 0 ? between(1500, 4000) : between(4000, 15_000));
       if (!ctx.running()) return;
       // A client that has received no broadcast yet has no offset and cannot be recovered (TRAPS): wait for one.
       if (this.ledger.received.size === 0) continue;
@@ -262,7 +268,7 @@ const SCENARIOS: Record<string, { weight: number; run: Scenario }> = {
     weight: 10,
     run: async (ctx, transport) => {
       const userId = churnUser();
-      const conn = await authenticated(ctx, transport, userId, mint(userId, 2, ctx.jwtSecret), { viaHandshake: Math.random() < 0.5 });
+      const conn = await authenticated(ctx, transport, userId, mint(userId, EXPIRING_TOKEN_S, ctx.jwtSecret), { viaHandshake: Math.random() < 0.5 });
       try {
         await subscribed(conn, ['comments']);
         const failed = await conn.waitFor((m) => m.type === 'auth_failed', 10_000, 'auth_failed on expiry', true);

@@ -14,6 +14,8 @@ export interface Sample {
   readonly cpuSeconds: number;
   /** `instantchat_resources` by resource (sessions, rooms, deadlines, ...). */
   readonly resources: Record<string, number>;
+  /** `nodejs_active_handles` by type (Socket, Timer, ...). */
+  readonly handles: Record<string, number>;
 }
 
 const MB = 1024 * 1024;
@@ -21,9 +23,12 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
 
 export function sampleOf(instance: string, atS: number, metrics: Map<string, number>): Sample {
   const resources: Record<string, number> = {};
+  const handles: Record<string, number> = {};
   for (const [key, value] of metrics) {
-    const match = /^instantchat_resources\{resource="([^"]+)"\}$/.exec(key);
-    if (match !== null) resources[match[1] as string] = value;
+    const resource = /^instantchat_resources\{resource="([^"]+)"\}$/.exec(key);
+    if (resource !== null) resources[resource[1] as string] = value;
+    const handle = /^nodejs_active_handles\{type="([^"]+)"\}$/.exec(key);
+    if (handle !== null) handles[handle[1] as string] = value;
   }
   return {
     atS: round(atS, 0),
@@ -35,6 +40,7 @@ export function sampleOf(instance: string, atS: number, metrics: Map<string, num
     connections: sumOf(metrics, 'instantchat_active_connections'),
     cpuSeconds: round(sumOf(metrics, 'process_cpu_seconds_total'), 2),
     resources,
+    handles,
   };
 }
 
@@ -109,7 +115,7 @@ export interface GrowthLimits {
 export const GROWTH_LIMITS: GrowthLimits = { heapSlackMb: 16, handleSlack: 4 };
 
 /** Growth findings between an instance's first sample and its settled last one; empty when all is back. */
-export function growthFindings(first: Sample, last: Sample, limits = GROWTH_LIMITS): string[] {
+export function growthFindings(first: Sample, last: Sample, ignored: readonly string[] = [], limits = GROWTH_LIMITS): string[] {
   const findings: string[] = [];
   if (last.heapUsedMb > first.heapUsedMb + limits.heapSlackMb) {
     findings.push(`${last.instance}: heap ${first.heapUsedMb} → ${last.heapUsedMb} MB after settling (limit +${limits.heapSlackMb} MB)`);
@@ -119,10 +125,28 @@ export function growthFindings(first: Sample, last: Sample, limits = GROWTH_LIMI
   }
   if (last.connections !== 0) findings.push(`${last.instance}: ${last.connections} connections left with no client`);
   for (const [resource, value] of Object.entries(last.resources)) {
-    if (value !== 0) findings.push(`${last.instance}: ${resource} = ${value} with no client (expected 0)`);
+    if (value !== 0 && !ignored.includes(resource)) findings.push(`${last.instance}: ${resource} = ${value} with no client (expected 0)`);
+  }
+  return findings;
+}
+
+/**
+ * Unbounded growth under steady load: the lowest heap (after GC) of the last third of an instance's load samples
+ * against the lowest of its first third (the first load sample, warm-up, left out). Needs six load samples.
+ */
+export function trendFindings(load: readonly Sample[], slackMb = 8): string[] {
+  const findings: string[] = [];
+  for (const instance of new Set(load.map((s) => s.instance))) {
+    const own = load.filter((s) => s.instance === instance).slice(1);
+    if (own.length < 6) continue;
+    const third = Math.floor(own.length / 3);
+    const low = (samples: readonly Sample[]) => Math.min(...samples.map((s) => s.heapUsedMb));
+    const [early, late] = [low(own.slice(0, third)), low(own.slice(-third))];
+    if (late > early + slackMb) findings.push(`${instance}: heap under load grew from ${early} to ${late} MB (limit +${slackMb} MB)`);
   }
   return findings;
 }
 
 /** Whether every per-connection gauge of a sample is back to 0 (settling is over). */
-export const settled = (s: Sample): boolean => s.connections === 0 && Object.values(s.resources).every((v) => v === 0);
+export const settled = (s: Sample, ignored: readonly string[] = []): boolean =>
+  s.connections === 0 && Object.entries(s.resources).every(([resource, v]) => v === 0 || ignored.includes(resource));
