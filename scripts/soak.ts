@@ -66,11 +66,13 @@ const elapsedS = () => (Date.now() - t0) / 1000;
 const instances: Instance[] = [];
 let redis: RedisServer | undefined;
 
-async function cleanUp(): Promise<void> {
+let cleaning: Promise<void> | undefined;
+const cleanUp = (): Promise<void> => (cleaning ??= stopEverything());
+
+async function stopEverything(): Promise<void> {
   const stops = await Promise.all(instances.map(async (i) => ({ name: i.name, ...(await i.stop()) })));
   for (const stop of stops) say(`${stop.name} stopped: exit code ${String(stop.code)}${stop.signal ? `, signal ${stop.signal}` : ''}`);
   await redis?.stop();
-  return undefined;
 }
 
 const hardStop = setTimeout(() => {
@@ -140,7 +142,7 @@ async function main(): Promise<number> {
     eventRateLimit: EVENT_RATE_LIMIT,
     running: () => running,
   };
-  const tally = new Tally();
+  const tally = new Tally(say);
   // Tracked clients: 20 % stay connected (half per transport), 10 % stay with their transport cut again and again.
   const steadyCount = Math.max(2, Math.round(CLIENTS * 0.2));
   const recoveringCount = Math.max(2, Math.round(CLIENTS * 0.1));
@@ -163,7 +165,7 @@ async function main(): Promise<number> {
     }
   }
 
-  say('load phase over: churn stops, webhooks stop');
+  say(`[${Math.round(elapsedS())} s] load phase over: churn stops, webhooks stop`);
   running = false;
   await Promise.all(slots);
   await feeder.stop();
@@ -175,12 +177,16 @@ async function main(): Promise<number> {
   const droppedByServer = [...steady, ...recovering].filter((c) => c.closedReason !== undefined).map((c) => c.closedReason);
   for (const client of [...steady, ...recovering]) client.close();
 
-  say(`every client left: waiting up to ${SETTLE_MS / 1000} s for the server to settle (recovery sessions expire after the window)`);
+  say(`[${Math.round(elapsedS())} s] every client left: waiting up to ${SETTLE_MS / 1000} s for the server to settle (recovery sessions expire after the window)`);
   let last: Sample[] = [];
   const settleEnds = Date.now() + SETTLE_MS;
   for (;;) {
     const readings = await Promise.all(instances.map(async (i) => sampleOf(i.name, elapsedS(), await i.scrape())));
-    if (readings.every((r) => settled(r, UNSWEPT)) || Date.now() > settleEnds) break;
+    if (readings.every((r) => settled(r, UNSWEPT))) break;
+    if (Date.now() > settleEnds) {
+      for (const reading of readings) say(`not settled: ${describeSample(reading)}`);
+      break;
+    }
     await sleep(2000);
   }
   last = await sampleAll(samples);

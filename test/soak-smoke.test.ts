@@ -25,7 +25,7 @@ function runSoak(args: string[]): Promise<{ code: number | null; output: string;
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     // The soak bounds itself; this only keeps a broken one from outliving the test (SIGINT: it stops its servers).
-    const timer = setTimeout(() => child.kill('SIGINT'), 50_000);
+    const timer = setTimeout(() => child.kill('SIGINT'), 80_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
       const line = output.split('\n').find((l) => l.startsWith('SOAK-RESULT '));
@@ -70,11 +70,11 @@ function expectCleanSoak(run: Awaited<ReturnType<typeof runSoak>>): void {
 }
 
 describe('npm run soak, a few seconds of it', () => {
-  it('when clients churn on both transports while webhooks arrive, then nothing is lost and the server comes back to 0', { timeout: 60_000 }, async () => {
+  it('when clients churn on both transports while webhooks arrive, then nothing is lost and the server comes back to 0', { timeout: 90_000 }, async () => {
     expectCleanSoak(await runSoak(SHORT));
   });
 
-  it.runIf(redisAvailable())('in cluster mode (two instances, one Redis), the same', { timeout: 60_000 }, async () => {
+  it.runIf(redisAvailable())('in cluster mode (two instances, one Redis), the same', { timeout: 90_000 }, async () => {
     expectCleanSoak(await runSoak([...SHORT, '--cluster']));
   });
 });

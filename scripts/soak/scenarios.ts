@@ -41,17 +41,29 @@ export function mint(userId: string, expiresInS: number, secret: string): string
   return jwt.sign({ userId, accountIds: ACCOUNTS }, secret, { algorithm: 'HS256', expiresIn: expiresInS });
 }
 
+/** Sleeps `ms`, or less once the load phase is over (so that the soak stops promptly). */
+async function pause(ctx: SoakContext, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (ctx.running() && Date.now() < until) await sleep(Math.min(250, until - Date.now()));
+}
+
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 const between = (min: number, max: number) => min + Math.random() * (max - min);
 
 /** Counts by outcome, for the report: `scenario.outcome` → n. */
 export class Tally {
   readonly counts: Record<string, number> = {};
+  #printed = 0;
+  /** `say`: unexpected outcomes are printed as they happen (the first 50), so that a long soak shows them at once. */
+  constructor(private readonly say: (line: string) => void = () => undefined) {}
   /** The first few unexpected outcomes, with their error, for the report. */
   readonly samples: string[] = [];
   add(key: string, error?: unknown): void {
     this.counts[key] = (this.counts[key] ?? 0) + 1;
-    if (error !== undefined && this.samples.length < 20) this.samples.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+    if (error === undefined) return;
+    const line = `${key}: ${error instanceof Error ? error.message : String(error)}`;
+    if (this.samples.length < 20) this.samples.push(line);
+    if (key.endsWith('.unexpected') && this.#printed++ < 50) this.say(`  unexpected: ${line} (at ${new Date().toISOString()})`);
   }
   get anomalies(): number {
     return Object.entries(this.counts)
@@ -66,7 +78,9 @@ export class Tally {
 /** Deliveries of one tracked client: how many times each notification key arrived. */
 export class Ledger {
   readonly received = new Map<string, number>();
+  lastAt = 0;
   record = (n: Delivered): void => {
+    this.lastAt = Date.now();
     const key = `${n.eventType}:${n.id}`;
     this.received.set(key, (this.received.get(key) ?? 0) + 1);
   };
@@ -176,12 +190,14 @@ export class RecoveringClient {
     if (socket === undefined) return;
     for (let round = 0; ; round++) {
       // The first cut comes early, so that even a short soak (the smoke test) recovers every client once.
-      await sleep(round === 0 ? between(1500, 4000) : between(4000, 15_000));
+      await pause(ctx, round === 0 ? between(1500, 4000) : between(4000, 15_000));
       if (!ctx.running()) return;
       // A client that has received no broadcast yet has no offset and cannot be recovered (TRAPS): wait for one.
       if (this.ledger.received.size === 0) continue;
       const crossInstance = ctx.urls.length > 1 && round % 2 === 1;
       const what = crossInstance ? 'recovery_other_instance' : 'recovery';
+      const cutAt = Date.now();
+      const quietMs = cutAt - this.ledger.lastAt;
       try {
         const dropped = new Promise<void>((resolve) => socket.once('disconnect', () => resolve()));
         socket.io.reconnection(false);
@@ -199,7 +215,8 @@ export class RecoveringClient {
         socket.io.reconnection(true);
         socket.connect();
         await withTimeout(back, 10_000, 'the reconnection');
-        this.tally.add(socket.recovered ? `${what}.recovered` : `${what}.unexpected`, socket.recovered ? undefined : 'not recovered');
+        const why = `not recovered (down ${Date.now() - cutAt} ms, last delivery ${quietMs} ms before the cut)`;
+        this.tally.add(socket.recovered ? `${what}.recovered` : `${what}.unexpected`, socket.recovered ? undefined : why);
         if (!socket.recovered) return;
       } catch (err) {
         this.tally.add(`${what}.unexpected`, err);
@@ -239,7 +256,7 @@ const SCENARIOS: Record<string, { weight: number; run: Scenario }> = {
         await subscribed(conn, [pick(EVENT_TYPES), pick(EVENT_TYPES), 'comments']);
         conn.send('get_history', { limit: 20 });
         await conn.waitFor((m) => m.type === 'history', 10_000, 'history');
-        await sleep(between(500, 8000));
+        await pause(ctx, between(500, 8000));
         conn.send('unsubscribe', { eventTypes: ['comments'] });
         await conn.waitFor((m) => m.type === 'subscription_confirmed', 10_000, 'subscription_confirmed after unsubscribe');
         conn.send('heartbeat', { timestamp: Date.now(), clientId: 'soak' });
@@ -257,24 +274,40 @@ const SCENARIOS: Record<string, { weight: number; run: Scenario }> = {
       const userId = churnUser();
       const conn = await authenticated(ctx, transport, userId, mint(userId, 3600, ctx.jwtSecret), { onNotification: dupChecker(tally) });
       await subscribed(conn, EVENT_TYPES);
-      await sleep(between(200, 4000));
+      await pause(ctx, between(200, 4000));
       if (conn.socket !== undefined) conn.socket.io.engine.close();
       conn.close();
       return 'dropped';
     },
   },
-  /** A token that expires while connected: `auth_failed {Token expired}`, then the server disconnects. */
+  /**
+   * A token that expires while connected: `auth_failed {Token expired}`, then the server disconnects. On a loaded
+   * machine the token may expire before the authentication is through: the same answer, counted apart.
+   */
   expiry: {
     weight: 10,
     run: async (ctx, transport) => {
       const userId = churnUser();
-      const conn = await authenticated(ctx, transport, userId, mint(userId, EXPIRING_TOKEN_S, ctx.jwtSecret), { viaHandshake: Math.random() < 0.5 });
+      const token = mint(userId, EXPIRING_TOKEN_S, ctx.jwtSecret);
+      const handshake = transport === 'socketio' && Math.random() < 0.5;
+      let conn: SoakConnection;
       try {
-        await subscribed(conn, ['comments']);
-        const failed = await conn.waitFor((m) => m.type === 'auth_failed', 10_000, 'auth_failed on expiry', true);
+        conn = await Connection.open(pick(ctx.urls), transport, handshake ? { handshakeToken: token } : {});
+      } catch (err) {
+        if ((err as Error).message === 'Token expired') return 'expired_before_auth';
+        throw err;
+      }
+      try {
+        if (!handshake) conn.send('authenticate', { token, userId, timestamp: Date.now() });
+        conn.send('subscribe', { eventTypes: ['comments'], timestamp: Date.now() });
+        const failed = await conn.waitFor((m) => m.type === 'auth_failed', 15_000, 'auth_failed on expiry', true);
         if (failed.reason !== 'Token expired') throw new Error(`auth_failed reason ${String(failed.reason)}`);
         await conn.ended(5000);
-        return 'expired';
+        const authenticatedFirst = await conn.waitFor((m) => m.type === 'auth_success', 1, 'auth_success', true).then(
+          () => true,
+          () => false,
+        );
+        return authenticatedFirst ? 'expired' : 'expired_before_auth';
       } finally {
         conn.close();
       }
