@@ -38,7 +38,7 @@ function runSoak(args: string[]): Promise<{ code: number | null; output: string;
  * Twelve seconds of load; `--quick-settle`: the in-memory adapter's recovery sessions and packets are swept once a
  * minute (socket.io-adapter), which only the full soak waits for.
  */
-const SHORT = ['--minutes', '0.2', '--clients', '30', '--rate', '5', '--recovery-window-ms', '3000', '--quick-settle'];
+const SHORT = ['--minutes', '0.2', '--clients', '30', '--rate', '5', '--recovery-window-ms', '10000', '--quick-settle'];
 const SWEPT_ONCE_A_MINUTE = ['socketio_recovery_sessions', 'socketio_recovery_packets'];
 
 function expectCleanSoak(run: Awaited<ReturnType<typeof runSoak>>): void {

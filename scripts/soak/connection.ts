@@ -65,7 +65,7 @@ export class SoakConnection {
           )
         : new SoakConnection(transport, undefined, new WebSocket(`${url.replace(/^http/, 'ws')}/ws/notifications`), onNotification);
     try {
-      await withTimeout(conn.#opened, 10_000, 'connect');
+      await withTimeout(conn.#opened, 20_000, 'connect');
     } catch (err) {
       conn.close();
       throw err;
