@@ -179,6 +179,18 @@ async function main(): Promise<number> {
   const tailEnds = Date.now() + 20_000;
   while (!allDelivered(feeder.expected, ledgers) && Date.now() < tailEnds) await sleep(250);
   const delivery = deliveries(feeder.expected, ledgers);
+  const kinds = {
+    steady_socketio: steady.filter((c) => c.transport === 'socketio').map((c) => c.ledger),
+    steady_websocket: steady.filter((c) => c.transport === 'websocket').map((c) => c.ledger),
+    recovering_socketio: recovering.filter((c) => c.retired === undefined).map((c) => c.ledger),
+  };
+  const byKind = Object.fromEntries(
+    Object.entries(kinds).map(([kind, own]) => {
+      const { lost, duplicated, lostSamples } = deliveries(feeder.expected, own);
+      const dups = own.flatMap((l) => [...l.received].filter(([, n]) => n > 1).map(([key]) => key)).slice(0, 5);
+      return [kind, { clients: own.length, lost, duplicated, lostSamples: lostSamples.slice(0, 5), duplicatedSamples: dups }];
+    }),
+  );
   const droppedByServer = [...steady, ...recovering].filter((c) => c.closedReason !== undefined).map((c) => c.closedReason);
   for (const client of [...steady, ...recovering]) client.close();
 
@@ -225,6 +237,7 @@ async function main(): Promise<number> {
     clients: CLIENTS,
     webhooks: feeder.stats,
     delivery,
+    byKind,
     retired: retired.map((c) => c.retired),
     outcomes: Object.fromEntries(Object.entries(tally.counts).sort()),
     cpu,
@@ -246,6 +259,7 @@ async function main(): Promise<number> {
     `deliveries: ${delivery.clients} tracked clients × ${delivery.expectedPerClient} notifications = ${delivery.expectedTotal} expected, ` +
       `${delivery.received} received, ${delivery.lost} lost, ${delivery.duplicated} duplicated, ${delivery.unexpected} unannounced`,
   );
+  say(`by client kind: ${JSON.stringify(byKind)}`);
   if (retired.length > 0) say(`left out of the count: ${retired.length} recovering clients that came back past the window`);
   say(`webhooks: ${feeder.stats.accepted} of ${feeder.stats.posts} POSTs accepted`);
   say(`client outcomes: ${JSON.stringify(result.outcomes)}`);
