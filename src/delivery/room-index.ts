@@ -47,6 +47,16 @@ export class RoomIndex<C> {
     return union;
   }
 
+  /** Rooms with at least one member. */
+  get roomCount(): number {
+    return this.#members.size;
+  }
+
+  /** Connections in at least one room. */
+  get memberCount(): number {
+    return this.#roomsOf.size;
+  }
+
   #leave(conn: C, room: string): void {
     const members = this.#members.get(room);
     members?.delete(conn);

@@ -33,6 +33,14 @@ export class WebSocketRooms implements RoomEmitter {
     this.#index.remove(member);
   }
 
+  get roomCount(): number {
+    return this.#index.roomCount;
+  }
+
+  get memberCount(): number {
+    return this.#index.memberCount;
+  }
+
   emitToRooms(rooms: string[], notification: Notification): void {
     let frame: string | undefined;
     for (const member of this.#index.membersOf(rooms)) {

@@ -24,6 +24,11 @@ export interface Metrics {
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
   /** Cluster mode only: 1 while Redis answers. */
   readonly redisUp: Gauge;
+  /**
+   * Adds a per-connection structure to `instantchat_resources{resource}`, read at each scrape: sessions, rooms,
+   * deadlines, recovery sessions. With no client connected (and recovery windows over) each is 0; the soak checks it.
+   */
+  watchResource(resource: string, read: () => number): void;
 }
 
 /**
@@ -114,6 +119,16 @@ export function createMetrics(options: { redisUp?: () => boolean } = {}): Metric
     },
     registers: probe !== undefined ? registers : [],
   });
+  const resources = new Map<string, () => number>();
+  new Gauge({
+    name: 'instantchat_resources',
+    help: 'Entries of per-connection structures of this process, by resource: 0 once every client has left and recovery windows are over',
+    labelNames: ['resource'],
+    collect() {
+      for (const [resource, read] of resources) this.set({ resource }, read());
+    },
+    registers,
+  });
   new Gauge({
     name: 'instantchat_build_info',
     help: 'Always 1; the labels say which build runs',
@@ -132,5 +147,6 @@ export function createMetrics(options: { redisUp?: () => boolean } = {}): Metric
     clientEventsRejected,
     httpRequestDuration,
     redisUp,
+    watchResource: (resource, read) => void resources.set(resource, read),
   };
 }

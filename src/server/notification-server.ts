@@ -54,6 +54,23 @@ const logJwksEndpoint =
     else logger.warn({ err: event.error }, 'JWKS endpoint unreachable: tokens of keys not cached are refused (Authentication unavailable)');
   };
 
+/**
+ * Socket.IO's and the raw endpoint's per-connection structures in `instantchat_resources`. The in-memory adapter keeps
+ * the sessions and packets of connection state recovery (`sessions`, `packets`: socket.io-adapter 2.5, not part of its
+ * typed API); the Redis streams adapter keeps them in Redis, and these read 0.
+ */
+function watchTransportResources(metrics: Metrics, io: IoServer, wsRooms: WebSocketRooms): void {
+  const adapter = () => io.of('/').adapter as unknown as { rooms: Map<string, unknown>; sessions?: Map<string, unknown>; packets?: unknown[] };
+  metrics.watchResource('socketio_sockets', () => io.of('/').sockets.size);
+  metrics.watchResource('socketio_engine_clients', () => io.engine.clientsCount);
+  // Every socket is in the room of its own id: rooms without those are the delivery rooms.
+  metrics.watchResource('socketio_rooms', () => adapter().rooms.size - io.of('/').sockets.size);
+  metrics.watchResource('socketio_recovery_sessions', () => adapter().sessions?.size ?? 0);
+  metrics.watchResource('socketio_recovery_packets', () => adapter().packets?.length ?? 0);
+  metrics.watchResource('websocket_rooms', () => wsRooms.roomCount);
+  metrics.watchResource('websocket_room_members', () => wsRooms.memberCount);
+}
+
 /** The app factory: builds every part from its dependencies without listening, so tests run it on port 0. */
 export function createNotificationServer(config: Config, logger: Logger): NotificationServer {
   const startedAt = Date.now();
@@ -108,6 +125,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const adminCommands = createClusterAdmin({ io, hub, revocations, clustered: backend.clustered, logger });
   const wsRooms = new WebSocketRooms(encodeNotification);
   const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
+  watchTransportResources(metrics, io, wsRooms);
 
   const deliveries = new DeferredDelivery(
     [socketIoEmitter(io), wsRooms, ...(backend.clustered ? [relayAcrossInstances(io, wsRooms)] : [])],

@@ -59,6 +59,12 @@ export class SessionHub {
         isRevoked: (userId: string, issuedAt: number | undefined) => options.revocations?.revokesLocally(userId, issuedAt) === true,
       }),
     };
+    const { authDeadlines, expiries } = this.#deps;
+    options.metrics.watchResource('sessions', () => this.registry.size);
+    options.metrics.watchResource('session_users', () => this.registry.userCount);
+    // Heap entries, cancelled ones included: the deadlines of connections that left must not pile up.
+    options.metrics.watchResource('auth_deadlines', () => authDeadlines.heapSize);
+    options.metrics.watchResource('token_expiries', () => expiries.heapSize);
     this.#stopSweepers = [
       startHeartbeatSweeper(this.registry, { timeoutMs: options.heartbeatTimeoutMs, sweepMs: options.heartbeatSweepMs }),
       startBacklogSweeper(this.registry),
