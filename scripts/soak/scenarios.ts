@@ -1,22 +1,8 @@
 import jwt from 'jsonwebtoken';
 import { type Delivered, type SoakConnection, sleep, SoakConnection as Connection, type Transport, withTimeout } from './connection.js';
+import { EVENT_TYPES } from '../../src/notifications/notification.js';
 import { ACCOUNTS } from './feeder.js';
 
-/** Every event type SPEC names: tracked clients subscribe to all of them, so that every notification is theirs. */
-export const EVENT_TYPES = [
-  'comments',
-  'live_comments',
-  'mentions',
-  'story_insights',
-  'messages',
-  'message_reactions',
-  'messaging_seen',
-  'messaging_postbacks',
-  'messaging_referral',
-  'messaging_optins',
-  'messaging_handover',
-  'message_edit',
-];
 
 const USERS = 40;
 /**
@@ -118,7 +104,7 @@ async function authenticated(
   return conn;
 }
 
-async function subscribed(conn: SoakConnection, eventTypes: string[]): Promise<void> {
+async function subscribed(conn: SoakConnection, eventTypes: readonly string[]): Promise<void> {
   conn.send('subscribe', { eventTypes, timestamp: Date.now() });
   await conn.waitFor((m) => m.type === 'subscription_confirmed', 10_000, 'subscription_confirmed');
 }
