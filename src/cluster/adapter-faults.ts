@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Logger } from '../observability/logger.js';
 
@@ -17,7 +18,7 @@ const WRITE_RETRY_FOR_MS = 5000;
 const RESTORE_TIMEOUT_MS = 2000;
 
 /** A pause that does not keep the process alive (a stop does not wait for a retry). */
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+const pause = (ms: number) => sleep(ms, undefined, { ref: false });
 
 /**
  * The streams adapter under Redis faults, for every adapter `factory` makes:
@@ -52,7 +53,7 @@ export function withFaultHandling(factory: AdapterFactory, logger: Logger): Adap
             throw err;
           }
           if (attempt === 0) logger.warn({ err: String(err) }, 'broadcast stream write failed: retrying');
-          await sleep(WRITE_RETRY_MS);
+          await pause(WRITE_RETRY_MS);
         }
       }
     };

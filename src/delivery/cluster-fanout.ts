@@ -25,11 +25,11 @@ interface ClusterAdapterInternals {
  * refused or lost, or a subscriber connection cut for a moment, lost the notification for every raw WebSocket client
  * of the other instances while the webhook was answered 200 (test/cluster-faults.test.ts: 18 of 85 with PUBLISH
  * refused for 2 s). The stream is read from the last entry seen, across reconnections, and its writes are retried
- * (cluster/adapter-faults.ts). Returns the emitter of this side, which has nothing to do: the Socket.IO emitter's
- * broadcast carries the notification.
+ * (cluster/adapter-faults.ts). Nothing is sent from this side: the Socket.IO emitter's broadcast carries the
+ * notification.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function relayAcrossInstances(io: Server<any, any, any, any>, local: RoomEmitter): RoomEmitter {
+export function relayAcrossInstances(io: Server<any, any, any, any>, local: RoomEmitter): void {
   const adapter = io.of('/').adapter as unknown as Partial<ClusterAdapterInternals>;
   if (typeof adapter.onMessage !== 'function' || typeof adapter.uid !== 'string') {
     throw new Error('socket.io-adapter internals this server relies on are gone: ClusterAdapter#onMessage, #uid');
@@ -45,5 +45,4 @@ export function relayAcrossInstances(io: Server<any, any, any, any>, local: Room
     if (Array.isArray(opts.except) && opts.except.length > 0) return;
     local.emitToRooms(opts.rooms as string[], notification as Notification);
   };
-  return { emitToRooms: () => undefined };
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DedupeStore } from './dedupe.js';
 import type { Notification } from './notification.js';
 import type { Publisher } from './publisher.js';
@@ -14,7 +15,7 @@ const COMMIT_RETRY_MS = 500;
 const COMMIT_RETRY_FOR_MS = 25_000;
 
 /** A pause that does not keep the process alive (a stop does not wait for a retry). */
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+const pause = (ms: number) => sleep(ms, undefined, { ref: false });
 
 /**
  * Hands notifications to delivery, once per id: the one way in, for webhooks and the admin API alike. Each id is
@@ -37,14 +38,14 @@ export function createPublishOnce(deps: { dedupe: DedupeStore; publisher: Publis
       const state = await deps.dedupe.claim(key);
       if (state !== 'pending') return state === 'claimed';
       if (Date.now() + PENDING_POLL_MS > until) throw new Error('notification is being delivered by another request');
-      await sleep(PENDING_POLL_MS);
+      await pause(PENDING_POLL_MS);
     }
   };
   const commitLater = async (key: string, first: unknown) => {
     deps.onCommitFailure?.(first);
     const until = Date.now() + COMMIT_RETRY_FOR_MS;
     while (Date.now() + COMMIT_RETRY_MS < until) {
-      await sleep(COMMIT_RETRY_MS);
+      await pause(COMMIT_RETRY_MS);
       try {
         await deps.dedupe.commit(key);
         return;

@@ -127,12 +127,16 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
   watchTransportResources(metrics, io, wsRooms);
 
-  const deliveries = new DeferredDelivery(
-    [socketIoEmitter(io), wsRooms, ...(backend.clustered ? [relayAcrossInstances(io, wsRooms)] : [])],
-    logger,
-  );
+  // Cluster mode: raw WebSocket clients here also get what other instances broadcast (read from the Redis stream).
+  if (backend.clustered) relayAcrossInstances(io, wsRooms);
+  const deliveries = new DeferredDelivery([socketIoEmitter(io), wsRooms], logger);
   const publisher = createBroadcaster({ history, metrics, logger, emitters: [deliveries] });
-  const ingest = createPublishOnce({ dedupe, publisher });
+  const ingest = createPublishOnce({
+    dedupe,
+    publisher,
+    onCommitFailure: (err) =>
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dedupe commit failed after publish: retried in the background'),
+  });
   const app = createApp({
     config,
     logger,
