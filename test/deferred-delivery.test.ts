@@ -1,10 +1,12 @@
 import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { RoomEmitter } from '../src/delivery/broadcaster.js';
+import { createBroadcaster, type RoomEmitter } from '../src/delivery/broadcaster.js';
 import { DeferredDelivery } from '../src/delivery/deferred-delivery.js';
+import { MemoryHistoryStore } from '../src/notifications/history.js';
 import type { Notification } from '../src/notifications/notification.js';
-import { createLogger } from '../src/observability/logger.js';
+import { createLogger, type Logger } from '../src/observability/logger.js';
+import { createMetrics } from '../src/observability/metrics.js';
 
 const notification = (i: number): Notification => ({
   id: `n${i}`,
@@ -40,20 +42,42 @@ function silentLogger() {
   return { logger: createLogger('info', sink), lines };
 }
 
+/** The broadcaster as the server wires it: history, then emits deferred to the next turns. */
+function deferredBroadcaster(transports: RoomEmitter[], logger: Logger) {
+  const deliveries = new DeferredDelivery(logger);
+  const metrics = createMetrics();
+  const publisher = createBroadcaster({
+    history: new MemoryHistoryStore({ size: 100, maxAccounts: 100 }),
+    metrics,
+    logger,
+    emitters: transports,
+    deferred: deliveries,
+  });
+  return {
+    deliveries,
+    metrics,
+    emitToRooms: async (_rooms: string[], n: Notification) => publisher.publish(n, performance.now()),
+  };
+}
+
 describe('DeferredDelivery (answer Meta, then deliver)', () => {
   it('hands nothing over in the turn of the emit, everything in order on the next turns', async () => {
     const target = transport();
-    const delivery = new DeferredDelivery([target], silentLogger().logger);
-    for (let i = 0; i < 5; i++) delivery.emitToRooms(['a'], notification(i));
+    const delivery = deferredBroadcaster([target], silentLogger().logger);
+    for (let i = 0; i < 5; i++) await delivery.emitToRooms(['a'], notification(i));
     expect(target.got).toEqual([]); // the webhook's answer is written before any of it
+    const emitsObserved = async () =>
+      (await delivery.metrics.webhookToEmitSeconds.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value;
+    expect(await emitsObserved()).toBe(0); // instantchat_webhook_to_emit_seconds times the emit, not the queueing
     await nextTurn();
     expect(target.got).toEqual(['n0', 'n1', 'n2', 'n3', 'n4']);
+    expect(await emitsObserved()).toBe(5);
   });
 
   it('yields between slices of a burst of slow fan-outs, still in order and complete', async () => {
     const target = transport(3);
-    const delivery = new DeferredDelivery([target], silentLogger().logger);
-    for (let i = 0; i < 20; i++) delivery.emitToRooms(['a'], notification(i));
+    const delivery = deferredBroadcaster([target], silentLogger().logger);
+    for (let i = 0; i < 20; i++) await delivery.emitToRooms(['a'], notification(i));
     await nextTurn();
     // 20 × 3 ms does not fit one slice: the loop got the turn back before the end (positive control below).
     expect(target.got.length).toBeGreaterThan(0);
@@ -62,19 +86,19 @@ describe('DeferredDelivery (answer Meta, then deliver)', () => {
     expect(target.got).toEqual(Array.from({ length: 20 }, (_, i) => `n${i}`));
   });
 
-  it('flush() delivers everything queued at once (shutdown, before the goodbye)', () => {
+  it('flush() delivers everything queued at once (shutdown, before the goodbye)', async () => {
     const target = transport(3);
-    const delivery = new DeferredDelivery([target], silentLogger().logger);
-    for (let i = 0; i < 10; i++) delivery.emitToRooms(['a'], notification(i));
-    delivery.flush();
+    const delivery = deferredBroadcaster([target], silentLogger().logger);
+    for (let i = 0; i < 10; i++) await delivery.emitToRooms(['a'], notification(i));
+    delivery.deliveries.flush();
     expect(target.got).toHaveLength(10);
   });
 
   it('a failing transport does not keep the others from delivering, and is logged', async () => {
     const { logger, lines } = silentLogger();
     const healthy = transport();
-    const delivery = new DeferredDelivery([transport(0, true), healthy], logger);
-    delivery.emitToRooms(['a'], notification(1));
+    const delivery = deferredBroadcaster([transport(0, true), healthy], logger);
+    await delivery.emitToRooms(['a'], notification(1));
     await nextTurn();
     expect(healthy.got).toEqual(['n1']);
     expect(lines.map((l) => l.msg)).toContain('delivery to a transport failed');

@@ -27,17 +27,32 @@ export function createBroadcaster(deps: {
   metrics: Metrics;
   logger: Logger;
   emitters: RoomEmitter[];
+  /** Where emits wait for the webhook's answer (DeferredDelivery); without it they happen within `publish`. */
+  deferred?: { defer(delivery: () => void): void };
 }): Publisher {
+  /** Every transport is tried, whatever one of them throws; the first error is rethrown after the others. */
+  const emit = (rooms: string[], notification: Notification, receivedAt: number) => {
+    let failure: { err: unknown } | undefined;
+    for (const emitter of deps.emitters) {
+      try {
+        emitter.emitToRooms(rooms, notification);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    deps.metrics.webhookToEmitSeconds.observe((performance.now() - receivedAt) / 1000);
+    deps.metrics.notificationsPublished.inc({ event_type: notification.eventType });
+    // "Did notification X reach account Y's rooms?": ids only, never the text.
+    const { id, accountId, eventType } = notification;
+    deps.logger.debug({ notificationId: id, accountId, eventType }, 'notification published');
+    if (failure !== undefined) throw failure.err;
+  };
   return {
     async publish(notification, receivedAt) {
       if (!(await isRecorded(deps.history, notification))) await deps.history.record(notification);
       const rooms = roomsForNotification(notification);
-      for (const emitter of deps.emitters) emitter.emitToRooms(rooms, notification);
-      deps.metrics.webhookToEmitSeconds.observe((performance.now() - receivedAt) / 1000);
-      deps.metrics.notificationsPublished.inc({ event_type: notification.eventType });
-      // "Did notification X reach account Y's rooms?": ids only, never the text.
-      const { id, accountId, eventType } = notification;
-      deps.logger.debug({ notificationId: id, accountId, eventType }, 'notification published');
+      if (deps.deferred === undefined) emit(rooms, notification, receivedAt);
+      else deps.deferred.defer(() => emit(rooms, notification, receivedAt));
     },
   };
 }

@@ -129,8 +129,8 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
 
   // Cluster mode: raw WebSocket clients here also get what other instances broadcast (read from the Redis stream).
   if (backend.clustered) relayAcrossInstances(io, wsRooms);
-  const deliveries = new DeferredDelivery([socketIoEmitter(io), wsRooms], logger);
-  const publisher = createBroadcaster({ history, metrics, logger, emitters: [deliveries] });
+  const deliveries = new DeferredDelivery(logger);
+  const publisher = createBroadcaster({ history, metrics, logger, emitters: [socketIoEmitter(io), wsRooms], deferred: deliveries });
   const ingest = createPublishOnce({
     dedupe,
     publisher,
