@@ -4,6 +4,7 @@ import type { VerifiedToken } from '../../auth/claims.js';
 import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
+import { batchFlushedPackets } from './engine-internals.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
 import { assertSocketIoInternals, completeRecovery } from './socketio-internals.js';
@@ -24,6 +25,7 @@ const MAX_HTTP_BUFFER_SIZE = 100_000;
 export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayOptions): IoServer {
   const { hub, metrics, logger, admission } = options;
   assertSocketIoInternals();
+  batchFlushedPackets();
   const io: IoServer = new Server(httpServer, {
     path: '/socket.io',
     serveClient: true,
