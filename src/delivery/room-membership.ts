@@ -21,7 +21,8 @@ const SLICE = 1000;
 export class RoomMembership {
   /** The plan the link holds, or will once the pending changes are applied. */
   #plan: RoomPlan = NO_ROOMS;
-  #work: Promise<unknown> = Promise.resolve();
+  /** The last change being applied, while one is (nothing is kept for an idle connection). */
+  #work: Promise<unknown> | undefined;
   #stopped = false;
 
   constructor(private readonly link: RoomLink) {}
@@ -39,8 +40,12 @@ export class RoomMembership {
   change(plan: RoomPlan): Promise<number> {
     const from = this.#plan;
     this.#plan = plan;
-    const applied = this.#work.then(() => this.#apply(from, plan));
+    const applied = (this.#work ?? Promise.resolve()).then(() => this.#apply(from, plan));
     this.#work = applied;
+    const settled = () => {
+      if (this.#work === applied) this.#work = undefined;
+    };
+    applied.then(settled, settled);
     return applied;
   }
 

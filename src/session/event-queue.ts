@@ -24,7 +24,8 @@ const NOTICE_EVERY_MS = 1000;
  */
 export class EventQueue {
   #pending = 0;
-  #tail: Promise<void> = Promise.resolve();
+  /** The last event's handling, while any is pending (nothing is kept for an idle connection). */
+  #tail: Promise<void> | undefined;
   #lastNotice = 0;
   #abusive = false;
 
@@ -64,7 +65,9 @@ export class EventQueue {
   /** Runs `work` after everything queued before it. */
   run(work: () => Promise<void> | void): Promise<void> {
     this.#pending++;
-    const done = this.#tail.then(work).finally(() => this.#pending--);
+    const done = (this.#tail ?? Promise.resolve()).then(work).finally(() => {
+      if (--this.#pending === 0) this.#tail = undefined;
+    });
     this.#tail = done;
     return done;
   }

@@ -43,15 +43,22 @@ export class Session {
     this.id = link.id;
     this.transport = link.kind;
     this.#rooms = new RoomMembership(link);
-    this.#events = new EventQueue(
-      {
-        id: this.id,
-        refuse: (message, ack) => this.error('rate_limited', message, ack),
-        countSilentRefusal: () => this.deps.metrics.clientEventsRejected.inc({ code: 'rate_limited' }),
-        endForAbuse: () => this.close('abuse'),
-      },
-      deps.limits,
-    );
+    this.#events = new EventQueue(this, deps.limits);
+  }
+
+  // The event queue's owner (QueueOwner): methods rather than a closure each per connection.
+
+  /** Answers `error {code: "rate_limited"}` (to the ack too, when there is one). */
+  refuse(message: string, ack?: Ack): void {
+    this.error('rate_limited', message, ack);
+  }
+
+  countSilentRefusal(): void {
+    this.deps.metrics.clientEventsRejected.inc({ code: 'rate_limited' });
+  }
+
+  endForAbuse(): void {
+    this.close('abuse');
   }
 
   /**
