@@ -187,6 +187,7 @@ export async function startReference(options: ProductOptions = {}): Promise<Benc
     HOST: '127.0.0.1',
     JWT_SECRET: BENCH_JWT_SECRET,
     INSTAGRAM_APP_SECRET: BENCH_APP_SECRET,
+    ...options.env,
   };
   return ready(launch('reference', nodeArgs(REFERENCE_BUNDLE, options), env), '/healthz');
 }

@@ -43,8 +43,8 @@ function silentLogger() {
 }
 
 /** The broadcaster as the server wires it: history, then emits deferred to the next turns. */
-function deferredBroadcaster(transports: RoomEmitter[], logger: Logger) {
-  const deliveries = new DeferredDelivery(logger);
+function deferredBroadcaster(transports: RoomEmitter[], logger: Logger, paused?: () => boolean) {
+  const deliveries = new DeferredDelivery(logger, paused);
   const metrics = createMetrics();
   const publisher = createBroadcaster({
     history: new MemoryHistoryStore({ size: 100, maxAccounts: 100 }),
@@ -92,6 +92,27 @@ describe('DeferredDelivery (answer Meta, then deliver)', () => {
     for (let i = 0; i < 10; i++) await delivery.emitToRooms(['a'], notification(i));
     delivery.deliveries.flush();
     expect(target.got).toHaveLength(10);
+  });
+
+  it('waits while paused (a transport still releasing earlier writes), then delivers everything in order', async () => {
+    let paused = true;
+    const target = transport();
+    const delivery = deferredBroadcaster([target], silentLogger().logger, () => paused);
+    for (let i = 0; i < 3; i++) await delivery.emitToRooms(['a'], notification(i));
+    for (let turns = 0; turns < 5; turns++) await nextTurn();
+    expect(target.got).toEqual([]);
+    paused = false;
+    await nextTurn();
+    await nextTurn();
+    expect(target.got).toEqual(['n0', 'n1', 'n2']); // positive control of the wait above
+  });
+
+  it('flush() does not wait for a pause', async () => {
+    const target = transport();
+    const delivery = deferredBroadcaster([target], silentLogger().logger, () => true);
+    await delivery.emitToRooms(['a'], notification(1));
+    delivery.deliveries.flush();
+    expect(target.got).toEqual(['n1']);
   });
 
   it('a failing transport does not keep the others from delivering, and is logged', async () => {

@@ -11,14 +11,28 @@ import type { Logger } from '../observability/logger.js';
  * loop (health checks, webhook answers, client events) for longer than one notification's fan-out plus this slice.
  */
 const TURN_BUDGET_MS = 5;
+/**
+ * While deliveries are behind, a turn may run them for as long as the rest of the loop took since the last one (up to
+ * this): under a flood of webhooks, taking them in must not starve delivering them (the queue would only grow).
+ */
+const MAX_TURN_BUDGET_MS = 20;
 
 export class DeferredDelivery {
   #queue: (() => void)[] = [];
   /** Index of the next queued delivery to run: the queue is emptied once it has all run. */
   #next = 0;
   #turn: NodeJS.Immediate | undefined;
+  /** When the last turn of deliveries ended with deliveries left behind (none: +Infinity). */
+  #behindSince = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly logger: Logger) {}
+  /**
+   * `paused`: while true, queued deliveries wait (a transport is still releasing the writes of earlier ones, see
+   * HeldWrites); they are never dropped, and `flush` does not wait.
+   */
+  constructor(
+    private readonly logger: Logger,
+    private readonly paused: () => boolean = () => false,
+  ) {}
 
   /** Queues one delivery (a notification's emits to every transport), to run after the current turn. */
   defer(delivery: () => void): void {
@@ -35,8 +49,12 @@ export class DeferredDelivery {
 
   #runSlice(): void {
     this.#turn = undefined;
-    this.#run(performance.now() + TURN_BUDGET_MS);
-    if (this.#next < this.#queue.length) this.#turn = setImmediate(() => this.#runSlice());
+    const now = performance.now();
+    const budget = Math.min(MAX_TURN_BUDGET_MS, Math.max(TURN_BUDGET_MS, now - this.#behindSince));
+    if (!this.paused()) this.#run(now + budget);
+    const behind = this.#next < this.#queue.length;
+    this.#behindSince = behind ? performance.now() : Number.POSITIVE_INFINITY;
+    if (behind) this.#turn = setImmediate(() => this.#runSlice());
   }
 
   #run(until: number): void {

@@ -21,6 +21,7 @@ import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { SessionHub } from '../session/session-hub.js';
 import { createClusterAdmin } from '../transports/socketio/cluster-admin.js';
 import { attachSocketIo } from '../transports/socketio/gateway.js';
+import { HeldWrites } from '../transports/socketio/engine-internals.js';
 import type { IoServer } from '../transports/socketio/types.js';
 import { encodeNotification } from '../transports/websocket/codec.js';
 import { attachWebSocket } from '../transports/websocket/gateway.js';
@@ -116,8 +117,10 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
       connectRateLimit: config.CONNECT_RATE_LIMIT,
     }),
   };
+  const heldWrites = new HeldWrites();
   const io = attachSocketIo(httpServer, {
     ...gateway,
+    heldWrites,
     recoveryWindowMs: config.RECOVERY_WINDOW_MS,
     adapter: backend.adapter,
     canBroadcast: () => backend.notReadyReason() === undefined,
@@ -129,7 +132,8 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
 
   // Cluster mode: raw WebSocket clients here also get what other instances broadcast (read from the Redis stream).
   if (backend.clustered) relayAcrossInstances(io, wsRooms);
-  const deliveries = new DeferredDelivery(logger);
+  // The next deliveries wait while a fan-out's writes are still leaving.
+  const deliveries = new DeferredDelivery(logger, () => heldWrites.backlogged);
   const publisher = createBroadcaster({ history, metrics, logger, emitters: [socketIoEmitter(io), wsRooms], deferred: deliveries });
   const ingest = createPublishOnce({
     dedupe,

@@ -4,10 +4,10 @@ import type { VerifiedToken } from '../../auth/claims.js';
 import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
-import { batchFlushedPackets } from './engine-internals.js';
+import { batchFlushedPackets, type HeldWrites } from './engine-internals.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
-import { assertSocketIoInternals, completeRecovery } from './socketio-internals.js';
+import { assertSocketIoInternals, beforeBroadcastWrite, completeRecovery } from './socketio-internals.js';
 import type { IoServer, IoSocket } from './types.js';
 
 export interface SocketIoGatewayOptions extends GatewayOptions {
@@ -16,6 +16,8 @@ export interface SocketIoGatewayOptions extends GatewayOptions {
   readonly adapter: ServerOptions['adapter'] | undefined;
   /** Whether broadcasts go out now; false while Redis is unreachable in cluster mode. */
   readonly canBroadcast: () => boolean;
+  /** Where broadcasts' writes wait to leave over the next turns (a large fan-out does not hold the event loop). */
+  readonly heldWrites: HeldWrites;
 }
 
 /** SPEC: `maxHttpBufferSize` is kept small. */
@@ -44,6 +46,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
   completeRecovery(io, (session, auth) =>
     reviewRecovery(session, auth, (token) => hub.verifier.verify(token), (state) => hub.isRevoked(state)),
   );
+  beforeBroadcastWrite(io, (socket) => options.heldWrites.hold(socket));
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
@@ -112,16 +115,22 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
  * its headers and URL: dropping the reference alone would free nothing.
  */
 function forgetHandshake(socket: IoSocket): void {
+  // Fields are overwritten, never deleted: a `delete` turns the request into a dictionary-mode object, which alone
+  // weighs more (1.6 KB) than what it held.
   const request = socket.conn.request as { headers: unknown; rawHeaders: unknown; url: unknown; _query?: unknown } | null;
   if (request !== null) {
-    request.headers = {};
-    request.rawHeaders = [];
+    request.headers = NOTHING;
+    request.rawHeaders = NO_ITEMS;
     request.url = '';
-    delete request._query;
+    if (request._query !== undefined) request._query = undefined;
   }
   (socket.conn as unknown as { request: unknown }).request = null;
-  socket.handshake.headers = {};
-  socket.handshake.auth = {};
+  socket.handshake.headers = NOTHING as typeof socket.handshake.headers;
+  socket.handshake.auth = NOTHING;
   socket.handshake.url = '';
   socket.handshake.time = '';
 }
+
+/** What a forgotten handshake holds instead: one shared empty object and list, not two new ones per connection. */
+const NOTHING: Record<string, never> = Object.freeze({});
+const NO_ITEMS: readonly never[] = Object.freeze([]);

@@ -146,6 +146,31 @@ export function completeRecovery(
   };
 }
 
+/**
+ * Calls `before` with every socket a broadcast reaches, just before the adapter writes to it (in cluster mode, also
+ * for what other instances broadcast). `Adapter#broadcast` encodes, then applies: an apply right after an encode is a
+ * broadcast's (fetching, joining or disconnecting sockets applies without encoding). Applies to the adapter in place.
+ */
+export function beforeBroadcastWrite(io: IoServer, before: (socket: IoSocket) => void): void {
+  const adapter = io.of('/').adapter;
+  const internals = adapter as unknown as AdapterInternals;
+  let broadcasting = false;
+  const encode = internals._encode.bind(adapter);
+  internals._encode = (packet, packetOpts) => {
+    broadcasting = true;
+    return encode(packet, packetOpts);
+  };
+  const apply = internals.apply.bind(adapter);
+  internals.apply = (opts, callback) => {
+    if (!broadcasting) return apply(opts, callback);
+    broadcasting = false;
+    apply(opts, (socket) => {
+      before(socket as IoSocket);
+      callback(socket);
+    });
+  };
+}
+
 /** Whether a broadcast to `opts` reaches a socket in `rooms` (Socket.IO's own rule). */
 function reaches(rooms: ReadonlySet<string>, opts: BroadcastOptions): boolean {
   const included = [...opts.rooms].some((room) => rooms.has(room));

@@ -1,0 +1,93 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket as NetSocket } from 'node:net';
+import { Server } from 'socket.io';
+import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { batchFlushedPackets, HeldWrites } from '../src/transports/socketio/engine-internals.js';
+import { beforeBroadcastWrite } from '../src/transports/socketio/socketio-internals.js';
+import type { IoServer } from '../src/transports/socketio/types.js';
+
+/**
+ * A broadcast's writes as the server's Socket.IO gateway makes them: held while the broadcasting code runs, released
+ * after it, every frame a socket got in the meantime in one system call. Real Socket.IO server and clients on a real
+ * port; the server's TCP sockets are observed (their `writev`/`write` calls counted), not replaced.
+ */
+let http: HttpServer | undefined;
+let io: Server | undefined;
+const clients: ClientSocket[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.disconnect();
+  await new Promise<void>((resolve) => (io ? io.close(() => resolve()) : resolve()));
+  http = undefined;
+  io = undefined;
+});
+
+/** A Socket.IO server with the gateway's write handling, and `count` clients in room `r`; counts each TCP write. */
+async function serverWithClients(count: number) {
+  batchFlushedPackets();
+  http = createServer();
+  io = new Server(http, { transports: ['websocket'] });
+  const held = new HeldWrites();
+  beforeBroadcastWrite(io as unknown as IoServer, (socket) => held.hold(socket));
+  const writes = new Map<string, number>();
+  io.on('connection', (socket) => {
+    void socket.join('r');
+    const tcp = (socket.conn as unknown as { transport: { socket: { _socket: NetSocket } } }).transport.socket._socket;
+    const id = socket.id;
+    writes.set(id, 0);
+    const writev = (tcp as unknown as { _writev: (...args: unknown[]) => void })._writev.bind(tcp);
+    const write = (tcp as unknown as { _write: (...args: unknown[]) => void })._write.bind(tcp);
+    Object.assign(tcp, {
+      _writev: (...args: unknown[]) => (writes.set(id, (writes.get(id) ?? 0) + 1), writev(...args)),
+      _write: (...args: unknown[]) => (writes.set(id, (writes.get(id) ?? 0) + 1), write(...args)),
+    });
+  });
+  await new Promise<void>((resolve) => http?.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const received: string[][] = [];
+  for (let i = 0; i < count; i++) {
+    const client = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    clients.push(client);
+    const got: string[] = [];
+    received.push(got);
+    client.on('n', (id: string) => got.push(id));
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  }
+  while ((io.of('/').adapter.rooms.get('r')?.size ?? 0) < count) await new Promise((resolve) => setTimeout(resolve, 5));
+  return { io, writes, received, held };
+}
+
+const settled = async (received: string[][], total: number) => {
+  for (let i = 0; i < 200 && received.some((got) => got.length < total); i++) await new Promise((r) => setTimeout(r, 10));
+};
+
+describe('HeldWrites (a fan-out does not hold the event loop with its system calls)', () => {
+  it('writes nothing while the broadcasting code runs, then each socket gets every frame, in order, in two writes', async () => {
+    const { io, writes, received, held } = await serverWithClients(3);
+    const before = new Map(writes);
+    for (let i = 0; i < 20; i++) io.to('r').emit('n', `m${i}`);
+    // Nothing was written during the broadcasts: the writes are held for after this code returns.
+    expect(writes).toEqual(before);
+    expect(held.backlogged).toBe(false); // three sockets: far less than a turn's worth
+    await settled(received, 20);
+    const expected = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    for (const got of received) expect(got).toEqual(expected);
+    // Positive control and the point: 20 frames each, in 2 writes (the first frame, then the 19 Engine.IO kept
+    // while it was in flight, sent together), not 20.
+    for (const [id, count] of writes) {
+      const made = count - (before.get(id) ?? 0);
+      expect(made).toBeGreaterThan(0);
+      expect(made).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('a socket that leaves while its writes are held is skipped, the others still get theirs', async () => {
+    const { io, received } = await serverWithClients(2);
+    io.to('r').emit('n', 'm0');
+    const leaving = [...io.of('/').sockets.values()][0];
+    leaving?.conn.close();
+    await settled(received.slice(1), 1);
+    expect(received[1]).toEqual(['m0']);
+  });
+});
