@@ -3,7 +3,8 @@ import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import { Server } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { batchFlushedPackets, HeldWrites } from '../src/transports/socketio/engine-internals.js';
+import { HeldWrites } from '../src/transports/held-writes.js';
+import { batchFlushedPackets, tcpSocketOf } from '../src/transports/socketio/engine-internals.js';
 import { beforeBroadcastWrite } from '../src/transports/socketio/socketio-internals.js';
 import type { IoServer } from '../src/transports/socketio/types.js';
 
@@ -29,7 +30,10 @@ async function serverWithClients(count: number) {
   http = createServer();
   io = new Server(http, { transports: ['websocket'] });
   const held = new HeldWrites();
-  beforeBroadcastWrite(io as unknown as IoServer, (socket) => held.hold(socket));
+  beforeBroadcastWrite(io as unknown as IoServer, (socket) => {
+    const tcp = tcpSocketOf(socket);
+    if (tcp !== undefined) held.hold(tcp);
+  });
   const writes = new Map<string, number>();
   io.on('connection', (socket) => {
     void socket.join('r');

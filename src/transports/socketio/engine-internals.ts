@@ -1,18 +1,12 @@
 import { transports } from 'engine.io';
 import type { Socket } from 'socket.io';
+import type { Corkable } from '../held-writes.js';
 
 /**
  * Engine.IO internals read for back-pressure, in one place. Socket.IO exposes no per-socket send backlog (TRAPS): on
  * the websocket transport it is the `ws` socket's `bufferedAmount`, plus the packets Engine.IO holds while that socket
  * is still writing; on long-polling, the packets waiting for the client's next poll.
  */
-/** A TCP socket, as far as holding its writes goes. */
-interface Corkable {
-  cork(): void;
-  uncork(): void;
-  readonly destroyed?: boolean;
-}
-
 interface EngineInternals {
   transport?: { name?: string; socket?: { bufferedAmount?: number; terminate?: () => void; _socket?: Corkable } };
   writeBuffer?: Array<{ data?: unknown }>;
@@ -91,53 +85,9 @@ export function batchFlushedPackets(): void {
   };
 }
 
-/**
- * Sockets whose held writes are released per turn: about 500 × 12 µs of `writev` (the system call that dominates a
- * fan-out), some 6 ms.
- */
-const RELEASE_SLICE = 500;
 
-/**
- * The writes of broadcasts, held and released in slices. A broadcast to 5 000 sockets writes to each of them, and
- * those system calls are two thirds of its cost: done within the broadcast they hold the event loop for about 100 ms
- * (health checks, webhook answers, heartbeats wait). Here each socket's TCP socket is corked as a broadcast reaches it
- * (frames are queued in order, nothing is copied) and uncorked 500 sockets at a time, in the order they were reached:
- * the first ones once the code that broadcast returns, the next a turn each; every frame of the turn to one socket
- * leaves in one `writev`. A socket closed meanwhile drops its
- * held frames as it would its unsent ones (`end()`, a close handshake, sends them first). Deliveries wait while more
- * than a turn's worth is held (`backlogged`), so that what is held never outgrows what the next turns release.
- */
-export class HeldWrites {
-  readonly #held = new Set<Corkable>();
-  #releasing = false;
-
-  /** Whether more sockets' writes are held than the next turn releases. */
-  get backlogged(): boolean {
-    return this.#held.size > RELEASE_SLICE;
-  }
-
-  /** Holds what is written to this connection until its slice is released (long-polling: nothing to hold). */
-  hold(socket: Socket): void {
-    const conn = socket.conn as unknown as EngineInternals;
-    const tcp = conn.transport?.name === 'websocket' ? conn.transport.socket?._socket : undefined;
-    if (tcp === undefined || tcp.destroyed === true || this.#held.has(tcp)) return;
-    tcp.cork();
-    this.#held.add(tcp);
-    if (!this.#releasing) {
-      this.#releasing = true;
-      // The first slice as soon as the code that broadcast returns, the next ones a turn each.
-      process.nextTick(this.#releaseSlice);
-    }
-  }
-
-  readonly #releaseSlice = (): void => {
-    let released = 0;
-    for (const tcp of this.#held) {
-      this.#held.delete(tcp);
-      tcp.uncork();
-      if (++released === RELEASE_SLICE) break;
-    }
-    if (this.#held.size > 0) setImmediate(this.#releaseSlice);
-    else this.#releasing = false;
-  };
+/** The TCP socket under a Socket.IO connection on the websocket transport (none on long-polling). */
+export function tcpSocketOf(socket: Socket): Corkable | undefined {
+  const conn = socket.conn as unknown as EngineInternals;
+  return conn.transport?.name === 'websocket' ? conn.transport.socket?._socket : undefined;
 }

@@ -4,7 +4,8 @@ import type { VerifiedToken } from '../../auth/claims.js';
 import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
-import { batchFlushedPackets, type HeldWrites } from './engine-internals.js';
+import type { HeldWrites } from '../held-writes.js';
+import { batchFlushedPackets, tcpSocketOf } from './engine-internals.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
 import { assertSocketIoInternals, beforeBroadcastWrite, completeRecovery } from './socketio-internals.js';
@@ -46,7 +47,10 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
   completeRecovery(io, (session, auth) =>
     reviewRecovery(session, auth, (token) => hub.verifier.verify(token), (state) => hub.isRevoked(state)),
   );
-  beforeBroadcastWrite(io, (socket) => options.heldWrites.hold(socket));
+  beforeBroadcastWrite(io, (socket) => {
+    const tcp = tcpSocketOf(socket);
+    if (tcp !== undefined) options.heldWrites.hold(tcp);
+  });
 
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
