@@ -176,14 +176,28 @@ describe('MemoryHistoryStore', () => {
       });
     });
 
-    it('when the same id is recorded twice, then `since` anchors on the latest and eviction of the first keeps it', async () => {
-      const store = storeWith([notification('x', A), notification('a1', A), notification('x', A)], {
+    it('when a kept notification is recorded again (a retried publish), then it is kept once, where it was', async () => {
+      const store = storeWith([notification('x', A), notification('a1', A), notification('x', A)]);
+      expect(await ids(store)).toEqual(['x', 'a1']);
+      expect(await store.query({ accounts: '*', since: 'x', limit: 10 })).toEqual({
+        events: [notification('a1', A)],
+        complete: true,
+      });
+    });
+
+    it('when the same id comes for another account or event type, then each is kept (one comment, two accounts)', async () => {
+      const store = storeWith([notification('x', A), notification('x', B), notification('x', A, 'mentions')]);
+      expect(await ids(store)).toEqual(['x', 'x', 'x']); // positive control of the idempotence above
+    });
+
+    it('when the same id is recorded again after it left the ring, then it is kept again and anchors there', async () => {
+      const store = storeWith([notification('x', A), notification('a1', A), notification('a2', A), notification('x', A)], {
         size: 2,
         maxAccounts: 10,
       });
-      // The first `x` has left the ring; the second is still kept and anchors.
+      // The first `x` has left the ring; the second is kept and anchors.
       expect(await store.query({ accounts: '*', since: 'x', limit: 10 })).toEqual({ events: [], complete: true });
-      expect(await ids(store)).toEqual(['a1', 'x']);
+      expect(await ids(store)).toEqual(['a2', 'x']);
     });
 
     it('when `limit` is not positive, then nothing is answered', async () => {

@@ -19,6 +19,9 @@
  * KEYS: seq, account set, id index, accounts zset, drops hash, entries hash.
  * ARGV: notification json, hex id, accountId, size, maxAccounts, account set prefix, hex accountId, event type, type
  * index prefix.
+ *
+ * Idempotent: a notification already kept (same id, account and event type) is left as it is and 0 returned (a
+ * publish retried after its record's answer was lost); the new seq when recorded.
  */
 export const RECORD = `
 local function forget(raw, account)
@@ -40,6 +43,16 @@ local function forget(raw, account)
 end
 local function raise(field, seq)
   if seq > tonumber(redis.call('HGET', KEYS[5], field) or '0') then redis.call('HSET', KEYS[5], field, seq) end
+end
+local kept = redis.call('HGET', KEYS[3], ARGV[2])
+if kept then
+  local suffix = '|' .. ARGV[7]
+  for token in string.gmatch(kept, '%S+') do
+    if string.sub(token, -#suffix) == suffix then
+      local keptSeq = string.sub(token, 1, #token - #suffix)
+      if redis.call('ZSCORE', ARGV[9] .. ARGV[8], keptSeq .. ':' .. ARGV[3]) then return 0 end
+    end
+  end
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, seq .. ':' .. ARGV[2] .. ':' .. ARGV[8])

@@ -18,9 +18,10 @@ export interface RoomEmitter {
  * The delivery side of `Publisher`: keeps the notification in history, then emits it once per transport to its two
  * rooms. Delivery never waits on a client: emits only queue frames.
  *
- * A notification already in history is not recorded again, only emitted: a record that Redis applied but whose
- * answer was lost (a cut or frozen connection) failed the webhook, and Meta's retry publishes it again
- * (test/cluster-faults.test.ts). Its clients never got it, so it is emitted; clients tell repeats by id.
+ * A notification already in history is not recorded again (history's `record` is idempotent), only emitted: a record
+ * that Redis applied but whose answer was lost (a cut or frozen connection) failed the webhook, and Meta's retry
+ * publishes it again (test/cluster-faults.test.ts). Its clients never got it, so it is emitted; clients tell repeats
+ * by id.
  */
 export function createBroadcaster(deps: {
   history: HistoryStore;
@@ -49,27 +50,10 @@ export function createBroadcaster(deps: {
   };
   return {
     async publish(notification, receivedAt) {
-      if (!(await isRecorded(deps.history, notification))) await deps.history.record(notification);
+      await deps.history.record(notification);
       const rooms = roomsForNotification(notification);
       if (deps.deferred === undefined) emit(rooms, notification, receivedAt);
       else deps.deferred.defer(() => emit(rooms, notification, receivedAt));
     },
   };
-}
-
-/** How far back, in its account's entries of its type, a notification found by id is looked for (rare path). */
-const RECORDED_LOOKBACK = 100;
-
-/**
- * Whether history keeps this notification. First, cheaply, whether its id resolves as `since` among its account's
- * entries (an empty page: nothing is read); that is rare (a retry after a lost answer, or another event type with the
- * same id), and then it must be among the latest entries of its own account and type. When in doubt it is recorded
- * (a repeat in history rather than a loss).
- */
-async function isRecorded(history: HistoryStore, notification: Notification): Promise<boolean> {
-  const { accountId, eventType, id } = notification;
-  const anchored = await history.query({ accounts: [accountId], eventTypes: [eventType], since: id, limit: 0 });
-  if (!anchored.complete) return false;
-  const latest = await history.query({ accounts: [accountId], eventTypes: [eventType], limit: RECORDED_LOOKBACK });
-  return latest.events.some((kept) => kept.id === id);
 }

@@ -27,6 +27,10 @@ export interface HistoryPage {
 
 /** Recent notifications per Instagram account, for `get_history`. Asynchronous so that Redis can implement it. */
 export interface HistoryStore {
+  /**
+   * Keeps a notification. Idempotent: one already kept (same id, account and event type) is left where it is, so that
+   * a publish retried after a lost answer does not keep it twice.
+   */
   record(notification: Notification): void | Promise<void>;
   query(query: HistoryQuery): Promise<HistoryPage>;
 }
@@ -81,6 +85,9 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   record(notification: Notification): void {
+    const { id, accountId, eventType } = notification;
+    const kept = this.#byId.get(id);
+    if (kept?.some((e) => e.notification.accountId === accountId && e.notification.eventType === eventType)) return;
     const entry: Entry = { seq: ++this.#seq, notification };
     // `get` marks the account as recently active: eviction forgets the accounts that have been quiet longest.
     let ring = this.#rings.get(notification.accountId);
