@@ -91,3 +91,24 @@ export function tcpSocketOf(socket: Socket): Corkable | undefined {
   const conn = socket.conn as unknown as EngineInternals;
   return conn.transport?.name === 'websocket' ? conn.transport.socket?._socket : undefined;
 }
+
+/** The listener Engine.IO 6.6's `WebSocketResponse` puts on the TCP socket, as its compiled source reads. */
+const UPGRADE_RESPONSE_CLOSE = '() => this.emit("close")';
+
+type Listener = ((...args: unknown[]) => void) & { listener?: (...args: unknown[]) => void };
+
+/**
+ * Lets the upgrade request go. Engine.IO answers a websocket upgrade with a `WebSocketResponse`, which forwards the TCP
+ * socket's `close` to its own listeners (Engine.IO middlewares, which this server has none of); that listener keeps
+ * the response, and through it the upgrade request, for the connection's life (about 1 KB each). Removing it frees
+ * both. False when the listener is not found (an Engine.IO upgrade changed it: memory only, nothing breaks).
+ */
+export function releaseUpgradeResponse(socket: Socket): boolean {
+  const tcp = tcpSocketOf(socket) as (Corkable & { rawListeners?(event: string): Listener[]; removeListener?(event: string, l: Listener): void }) | undefined;
+  for (const listener of tcp?.rawListeners?.('close') ?? []) {
+    if (String(listener.listener ?? listener) !== UPGRADE_RESPONSE_CLOSE) continue;
+    tcp?.removeListener?.('close', listener);
+    return true;
+  }
+  return false;
+}

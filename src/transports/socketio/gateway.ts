@@ -5,7 +5,7 @@ import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
 import type { HeldWrites } from '../held-writes.js';
-import { batchFlushedPackets, tcpSocketOf } from './engine-internals.js';
+import { batchFlushedPackets, releaseUpgradeResponse, tcpSocketOf } from './engine-internals.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
 import { assertSocketIoInternals, beforeBroadcastWrite, completeRecovery } from './socketio-internals.js';
@@ -52,6 +52,7 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     if (tcp !== undefined) options.heldWrites.hold(tcp);
   });
 
+  let upgradeResponseMissed = false;
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
   const handshakeTokens = new WeakMap<IoSocket, VerifiedToken>();
 
@@ -90,6 +91,10 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     });
     handshakeTokens.delete(socket);
     forgetHandshake(socket);
+    if (!releaseUpgradeResponse(socket) && !upgradeResponseMissed && socket.conn.transport.name === 'websocket') {
+      upgradeResponseMissed = true;
+      logger.warn('Engine.IO upgrade responses are kept per connection (its internals changed): about 1 KB each');
+    }
     // `open` may have refused the socket at once (a recovered session whose token expired meanwhile): it is gone, and
     // its `disconnect` fired before the listener below existed, so it must not be counted.
     if (!socket.connected) return;
