@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, knowEachOther, listClients, revokeUser, type ListedClient } from './helpers/admin-api.js';
+import { knowEachOther, listClients, revokeUser, type ListedClient } from './helpers/admin-api.js';
 import { bounded, closeAllClients, connected, createClient, nextEvent, request, subscribedClient } from './helpers/clients.js';
-import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
-import { startServer, TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN, type RunningServer } from './helpers/server.js';
+import { spawnServer, startServer, TEST_ADMIN_TOKEN as ADMIN_TOKEN, testEnv, type RunningServer, type SpawnedServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
@@ -50,24 +49,13 @@ describe.skipIf(!HAS_REDIS)('GET /api/admin/clients across instances', () => {
   beforeAll(async () => {
     redis = await startRedis();
     // C is a separate process (the compiled server, as `npm start` runs it), so that it can be frozen.
-    c = await spawnServer({
-      ...env(),
-      NODE_ENV: 'test',
-      JWT_SECRET: TEST_JWT_SECRET,
-      INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-      INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
-      CONNECT_RATE_LIMIT: '0',
-      LOG_LEVEL: 'silent',
-    });
-    [a, b] = await Promise.all([startServer(env()), startServer(env()), waitForOk(`${c.url}/readyz`)]);
+    [c, a, b] = await Promise.all([spawnServer(testEnv(env()), { waitFor: '/readyz' }), startServer(env()), startServer(env())]);
     for (const [from, to] of [[a, b], [a, c], [b, a], [b, c], [c, a]] as const) await knowEachOther(from, to);
   });
   afterEach(closeEverything);
   afterAll(async () => {
     closeEverything();
-    c?.child.kill('SIGCONT');
-    c?.child.kill('SIGTERM');
-    await c?.exited;
+    await c?.stop({ graceful: true });
     await Promise.all([a?.stop(), b?.stop()]);
     await redis?.stop();
   });

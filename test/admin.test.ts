@@ -10,10 +10,9 @@ import {
   subscribedClient,
   type TestSocket,
 } from './helpers/clients.js';
-import { startServer, type RunningServer } from './helpers/server.js';
+import { startServer, TEST_ADMIN_TOKEN as ADMIN_TOKEN, type RunningServer } from './helpers/server.js';
 import { flatEvent } from './helpers/webhooks.js';
 
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 const A1 = '17841400000000001';
 const A2 = '17841400000000002';
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

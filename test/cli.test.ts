@@ -7,9 +7,8 @@ import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VARIABLES } from '../src/config/schema.js';
-import { freePort } from './helpers/process.js';
 import { closeAllClients, collect, createClient, nextEvent, subscribedClient } from './helpers/clients.js';
-import { startServer, TEST_APP_SECRET, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
+import { freePort, startServer, TEST_APP_SECRET, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const A1 = '17841400000000001';

@@ -7,9 +7,8 @@ import { buildEnvelope } from '../src/cli/envelopes.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
 import { bounded, nextEvent, request, type TestSocket } from './helpers/clients.js';
 import { nginxAvailable, startNginx, type RunningNginx } from './helpers/nginx.js';
-import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
-import { TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN } from './helpers/server.js';
+import { spawnServer, TEST_APP_SECRET, testEnv, type SpawnedServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
@@ -31,21 +30,19 @@ const APP_ORIGIN = 'https://app.example.com';
 const CONNECT_RATE_LIMIT = 4;
 const ACCOUNT = '17841400000000777';
 
-const productionEnv = (redis: RedisServer): Record<string, string> => ({
-  NODE_ENV: 'production',
-  JWT_SECRET: TEST_JWT_SECRET,
-  INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-  INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
-  ADMIN_TOKEN,
-  METRICS_TOKEN,
-  REDIS_URL: redis.url,
-  CLIENT_URL: APP_ORIGIN,
-  // Exactly the proxy's address. `loopback` would also trust the clients' 127.0.0.x addresses as proxies, and with
-  // them whatever X-Forwarded-For a client forged.
-  TRUST_PROXY: '127.0.0.1',
-  CONNECT_RATE_LIMIT: String(CONNECT_RATE_LIMIT),
-  LOG_LEVEL: 'info',
-});
+const productionEnv = (redis: RedisServer): Record<string, string> =>
+  testEnv({
+    NODE_ENV: 'production',
+    ADMIN_TOKEN,
+    METRICS_TOKEN,
+    REDIS_URL: redis.url,
+    CLIENT_URL: APP_ORIGIN,
+    // Exactly the proxy's address. `loopback` would also trust the clients' 127.0.0.x addresses as proxies, and with
+    // them whatever X-Forwarded-For a client forged.
+    TRUST_PROXY: '127.0.0.1',
+    CONNECT_RATE_LIMIT: String(CONNECT_RATE_LIMIT),
+    LOG_LEVEL: 'info',
+  });
 
 interface HttpAnswer {
   status: number;
@@ -153,8 +150,7 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
 
   beforeAll(async () => {
     redis = await startRedis();
-    instances = await Promise.all([spawnServer(productionEnv(redis)), spawnServer(productionEnv(redis))]);
-    await Promise.all(instances.map((instance) => waitForOk(`${instance.url}/readyz`)));
+    instances = await Promise.all([0, 1].map(() => spawnServer(productionEnv(redis), { waitFor: '/readyz' })));
     upstreams = instances.map((instance) => new URL(instance.url).host);
     nginx = await startNginx(upstreams);
 
