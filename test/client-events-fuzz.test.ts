@@ -13,8 +13,7 @@ import {
 } from './helpers/fuzz-inputs.js';
 import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { closeProtocolConnections, ProtocolConnection, TRANSPORTS, type ServerMessage, type Transport } from './helpers/protocol-connection.js';
-import { bounded } from './helpers/clients.js';
-import { ACCOUNT_A } from './helpers/realtime.js';
+import { ACCOUNT_A, bounded } from './helpers/clients.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
 

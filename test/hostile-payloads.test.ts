@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerCounter } from './helpers/answer-counter.js';
 import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { measureUsage, type UsageDelta } from './helpers/process-usage.js';
-import { closeClients, openClient, unauthenticatedClient, type TestClient } from './helpers/realtime.js';
+import { closeClients, openClient, type TestClient, unauthenticatedClient } from './helpers/clients.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 

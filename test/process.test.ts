@@ -1,7 +1,7 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { closeAllClients, connectError, createClient, nextEvent, request } from './helpers/clients.js';
+import { closeClients, openClient } from './helpers/clients.js';
 import { redisAvailable, startRedis } from './helpers/redis.js';
 import { spawnServer, TEST_APP_SECRET, TEST_JWT_SECRET, testEnv, type SpawnedServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
@@ -45,7 +45,7 @@ function halfSentWebhook(url: string, secret: string) {
 describe('the real process', () => {
   let proc: SpawnedServer | undefined;
   afterEach(async () => {
-    closeAllClients();
+    closeClients();
     await proc?.stop();
     proc = undefined;
   });
@@ -55,12 +55,10 @@ describe('the real process', () => {
     expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
 
     const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: TEST_JWT_SECRET });
-    const socket = createClient(proc.url, { token });
-    await nextEvent(socket, 'auth_success', 5000);
-    await request(socket, 'subscribe', { eventTypes: ['comments'] });
-    const received: string[] = [];
-    socket.on('webhook_event', (n) => received.push(n.id));
-    const shutdownNotice = nextEvent(socket, 'server_shutdown', 8000);
+    const socket = openClient(proc.url, { token });
+    await socket.next('auth_success', 5000);
+    await socket.request('subscribe', { eventTypes: ['comments'] });
+    const shutdownNotice = socket.next('server_shutdown', 8000);
     const inFlight = halfSentWebhook(proc.url, TEST_APP_SECRET);
     await inFlight.started;
 
@@ -73,14 +71,14 @@ describe('the real process', () => {
     const late = await signedPost(proc.url, TEST_APP_SECRET, { id: 'drain-2', eventType: 'comments', accountId: '1' });
     expect(late.status).toBe(503);
     expect(await late.json()).toEqual({ error: 'not_ready', message: expect.any(String) });
-    const lateSocket = createClient(proc.url, { token });
-    expect((await connectError(lateSocket, 5000)).message).toBeTruthy();
+    const lateSocket = openClient(proc.url, { token });
+    expect((await lateSocket.next('connect_error', 5000)).message).toBeTruthy();
 
     // The request already in flight is accepted and delivered before the sockets are told to go.
     inFlight.finish();
     expect(await inFlight.response).toEqual({ status: 200, body: 'EVENT_RECEIVED' });
     expect(await shutdownNotice).toEqual({ reason: 'Server shutting down', timestamp: expect.any(Number) });
-    expect(received).toEqual(['drain-1']);
+    expect(socket.deliveredIds()).toEqual(['drain-1']);
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
     expect(exit.afterMs).toBeLessThan(8000);
@@ -88,9 +86,9 @@ describe('the real process', () => {
 
   it('a stalled upload is refused with 503 and cut, not waited for: sockets are told, the process exits 0 within SHUTDOWN_TIMEOUT_MS', async () => {
     proc = await spawnServer({ ...PRODUCTION, SHUTDOWN_TIMEOUT_MS: '4000', SHUTDOWN_DELAY_MS: '0' }, { waitFor: '/healthz' });
-    const socket = createClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: TEST_JWT_SECRET }) });
-    await nextEvent(socket, 'auth_success', 5000);
-    const notice = nextEvent(socket, 'server_shutdown', 5000);
+    const socket = openClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: TEST_JWT_SECRET }) });
+    await socket.next('auth_success', 5000);
+    const notice = socket.next('server_shutdown', 5000);
     const stuck = halfSentWebhook(proc.url, TEST_APP_SECRET);
     await stuck.started;
     proc.child.kill('SIGTERM');
@@ -112,9 +110,9 @@ describe('the real process', () => {
     // Still serving as before: a load balancer that has not noticed yet loses nothing.
     const during = await signedPost(proc.url, TEST_APP_SECRET, { id: 'delay-1', eventType: 'comments', accountId: '1' });
     expect(during.status).toBe(200);
-    const socket = createClient(proc.url, { token });
-    expect(await nextEvent(socket, 'auth_success', 3000)).toMatchObject({ userId: 'u1' });
-    const notice = nextEvent(socket, 'server_shutdown', 5000);
+    const socket = openClient(proc.url, { token });
+    expect(await socket.next('auth_success', 3000)).toMatchObject({ userId: 'u1' });
+    const notice = socket.next('server_shutdown', 5000);
     // Then the drain: the socket is told, the process ends cleanly, after the delay.
     expect(await notice).toMatchObject({ reason: 'Server shutting down' });
     const exit = await proc.exited;

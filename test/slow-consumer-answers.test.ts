@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectedClients, publishAsAdmin } from './helpers/admin-api.js';
 import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { describeUsage, measureUsage, type UsageDelta } from './helpers/process-usage.js';
-import { ACCOUNT_A, closeClients, openClient, type TestClient } from './helpers/realtime.js';
+import { ACCOUNT_A, closeClients, openClient, type TestClient } from './helpers/clients.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent } from './helpers/webhooks.js';
 import { WsTestClient, type WsFrame } from './helpers/ws-client.js';
@@ -176,7 +176,7 @@ describe('slow consumers of answers: a client that stops reading is disconnected
       const reader = await authed('reader');
       const { usage: readerUsage } = await measureUsage(srv.pid, async () => {
         for (let i = 0; i < READER_REQUESTS; i++) {
-          const answer = await reader.emitWithAck('get_history', HISTORY_REQUEST, ANSWER_TIMEOUT_MS);
+          const answer = await reader.request('get_history', HISTORY_REQUEST, ANSWER_TIMEOUT_MS);
           expect((answer as { events: unknown[] }).events).toHaveLength(ANSWER_EVENTS);
         }
       });

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_BODY_DEADLINE_MS } from '../src/webhooks/body-deadline.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
 import { MAX_BODIES_QUEUED_PER_CLIENT, MAX_BODIES_READ_PER_CLIENT } from '../src/webhooks/unfinished-bodies.js';
-import { bounded, closeAllClients } from './helpers/clients.js';
+import { bounded, closeClients } from './helpers/clients.js';
 import { destroyRawSockets, rawExchange, requestHead, type RawExchange, type RawResponse } from './helpers/raw-http.js';
 import { spawnServer, startServer, TEST_APP_SECRET, testEnv, type RunningServer, type SpawnedServer } from './helpers/server.js';
 import { countDelta, watcher, webhookCounts } from './helpers/webhook-deliveries.js';
@@ -113,7 +113,7 @@ describe('concurrent unfinished webhook bodies from one client address', () => {
       srv = await startServer({ DEMO_PAGE: 'false', TRUST_PROXY: 'true' });
     });
     afterAll(async () => {
-      closeAllClients();
+      closeClients();
       await srv.stop();
     });
 

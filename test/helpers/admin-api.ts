@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { connected, createClient } from './clients.js';
+import { openClient } from './clients.js';
 import { TEST_ADMIN_TOKEN as ADMIN_TOKEN } from './server.js';
 
 /** Something that serves the admin API: an in-process server or a spawned one. */
@@ -49,15 +49,15 @@ export async function revokeUser(instance: Instance, userId: string, token = ADM
  * the admin API's server-side events reach it: a connection on `to` shows up in `from`'s client list.
  */
 export async function knowEachOther(from: Instance, to: Instance, timeoutMs = 15_000): Promise<void> {
-  const probe = createClient(to.url);
+  const probe = openClient(to.url);
   try {
-    await connected(probe);
+    await probe.connected();
     const deadline = Date.now() + timeoutMs;
     while (!(await listClients(from)).body.clients.some((c) => c.socketId === probe.id)) {
       if (Date.now() > deadline) throw new Error(`${from.url} did not hear from ${to.url} within ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {
-    probe.disconnect();
+    probe.close();
   }
 }

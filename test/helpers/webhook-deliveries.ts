@@ -2,7 +2,7 @@ import request from 'supertest';
 import { expect } from 'vitest';
 import { EVENT_TYPES, type Notification } from '../../src/notifications/notification.js';
 import type { WebhookResult } from '../../src/protocol/codes.js';
-import { subscribedClient, type TestSocket } from './clients.js';
+import { authedClient, type TestClient, type TestSocket } from './clients.js';
 import { flatEvent, postFlat } from './webhooks.js';
 
 /** Every known event type: a subscriber that should see everything the server delivers. */
@@ -16,11 +16,15 @@ export class Deliveries {
   readonly events: Notification[] = [];
   readonly #waiters = new Set<() => void>();
 
-  constructor(readonly socket: TestSocket) {
-    socket.on('webhook_event', (notification) => {
+  constructor(readonly client: TestClient) {
+    client.socket.on('webhook_event', (notification) => {
       this.events.push(notification);
       for (const wake of this.#waiters) wake();
     });
+  }
+
+  get socket(): TestSocket {
+    return this.client.socket;
   }
 
   get ids(): string[] {
@@ -60,7 +64,7 @@ export class Deliveries {
 
 /** A socket authenticated with `accountIds` (default every account), subscribed to every event type. */
 export async function watcher(url: string, accountIds: string[] = ['*'], userId = 'watcher'): Promise<Deliveries> {
-  return new Deliveries(await subscribedClient(url, { userId, accountIds }, ALL_EVENT_TYPES));
+  return new Deliveries(await authedClient(url, { userId, accountIds }, { subscribe: ALL_EVENT_TYPES }));
 }
 
 /**
