@@ -172,9 +172,9 @@ export class TestClient {
     return this.inbox.waitFor('webhook_event', { where: (n) => n.id === id, timeoutMs });
   }
 
-  /** Every notification received (from inbox mark `from` on), in order. */
-  deliveries(from = 0): ServerMessages['webhook_event'][] {
-    return this.inbox.all('webhook_event', from);
+  /** Every notification received, in order. */
+  deliveries(): ServerMessages['webhook_event'][] {
+    return this.inbox.all('webhook_event');
   }
 
   deliveredIds(): string[] {
