@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, knowEachOther, listClients, revokeUser, type ListedClient } from './helpers/admin-api.js';
-import { bounded, closeAllClients, connected, createClient, nextEvent, request, subscribedClient } from './helpers/clients.js';
-import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
+import { knowEachOther, listClients, revokeUser, type ListedClient } from './helpers/admin-api.js';
+import { authedClient, bounded, closeClients, openClient } from './helpers/clients.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
-import { startServer, TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN, type RunningServer } from './helpers/server.js';
+import { spawnServer, startServer, TEST_ADMIN_TOKEN as ADMIN_TOKEN, testEnv, type RunningServer, type SpawnedServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
@@ -37,7 +36,7 @@ async function wsId(client: WsTestClient): Promise<string> {
 
 function closeEverything(): void {
   for (const client of wsClients.splice(0)) client.close();
-  closeAllClients();
+  closeClients();
 }
 
 describe.skipIf(!HAS_REDIS)('GET /api/admin/clients across instances', () => {
@@ -50,24 +49,13 @@ describe.skipIf(!HAS_REDIS)('GET /api/admin/clients across instances', () => {
   beforeAll(async () => {
     redis = await startRedis();
     // C is a separate process (the compiled server, as `npm start` runs it), so that it can be frozen.
-    c = await spawnServer({
-      ...env(),
-      NODE_ENV: 'test',
-      JWT_SECRET: TEST_JWT_SECRET,
-      INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-      INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
-      CONNECT_RATE_LIMIT: '0',
-      LOG_LEVEL: 'silent',
-    });
-    [a, b] = await Promise.all([startServer(env()), startServer(env()), waitForOk(`${c.url}/readyz`)]);
+    [c, a, b] = await Promise.all([spawnServer(testEnv(env()), { waitFor: '/readyz' }), startServer(env()), startServer(env())]);
     for (const [from, to] of [[a, b], [a, c], [b, a], [b, c], [c, a]] as const) await knowEachOther(from, to);
   });
   afterEach(closeEverything);
   afterAll(async () => {
     closeEverything();
-    c?.child.kill('SIGCONT');
-    c?.child.kill('SIGTERM');
-    await c?.exited;
+    await c?.stop({ graceful: true });
     await Promise.all([a?.stop(), b?.stop()]);
     await redis?.stop();
   });
@@ -75,11 +63,11 @@ describe.skipIf(!HAS_REDIS)('GET /api/admin/clients across instances', () => {
   it('when clients are connected to several instances on both transports, then every instance lists every connection with SPEC fields', async () => {
     const alice = newUser('alice');
     const bob = newUser('bob');
-    const onA = await subscribedClient(a.url, { userId: alice, accountIds: [A1, A2] }, ['comments', 'messages']);
+    const onA = await authedClient(a.url, { userId: alice, accountIds: [A1, A2] }, { subscribe: ['comments', 'messages'] });
     const rawOnB = await wsSubscriber(b.url, alice, [A1, A2], ['mentions']);
-    const anonymousOnB = createClient(b.url);
-    await connected(anonymousOnB);
-    const onC = await subscribedClient(c.url, { userId: bob, accountIds: ['*'] }, ['comments'], { accountIds: [A2] });
+    const anonymousOnB = openClient(b.url);
+    await anonymousOnB.connected();
+    const onC = await authedClient(c.url, { userId: bob, accountIds: ['*'] }, { subscribe: ['comments'], accountIds: [A2] });
     const rawId = await wsId(rawOnB);
 
     for (const instance of [a, b, c]) {
@@ -107,13 +95,13 @@ describe.skipIf(!HAS_REDIS)('GET /api/admin/clients across instances', () => {
   it('when an instance is frozen, then the list and a revocation answer without it, saying partial; thawed, it closes the revoked user there too', async () => {
     const carol = newUser('carol');
     const dave = newUser('dave');
-    const carolOnA = await subscribedClient(a.url, { userId: carol, accountIds: [A1] }, ['comments']);
-    const carolOnC = await subscribedClient(c.url, { userId: carol, accountIds: [A1] }, ['comments']);
-    const daveOnC = await subscribedClient(c.url, { userId: dave, accountIds: [A1] }, ['comments']);
-    const daveOnA = await subscribedClient(a.url, { userId: dave, accountIds: [A1] }, ['comments']);
-    const toldOnA = nextEvent(carolOnA, 'auth_failed', 10_000);
-    const toldOnC = nextEvent(carolOnC, 'auth_failed', 20_000);
-    const goneOnC = new Promise<string>((resolve) => carolOnC.once('disconnect', resolve));
+    const carolOnA = await authedClient(a.url, { userId: carol, accountIds: [A1] }, { subscribe: ['comments'] });
+    const carolOnC = await authedClient(c.url, { userId: carol, accountIds: [A1] }, { subscribe: ['comments'] });
+    const daveOnC = await authedClient(c.url, { userId: dave, accountIds: [A1] }, { subscribe: ['comments'] });
+    const daveOnA = await authedClient(a.url, { userId: dave, accountIds: [A1] }, { subscribe: ['comments'] });
+    const toldOnA = carolOnA.next('auth_failed', 10_000);
+    const toldOnC = carolOnC.next('auth_failed', 20_000);
+    const goneOnC = new Promise<string>((resolve) => carolOnC.socket.once('disconnect', resolve));
 
     c.child.kill('SIGSTOP');
     let listed: Awaited<ReturnType<typeof listClients>>;
@@ -136,7 +124,7 @@ describe.skipIf(!HAS_REDIS)('GET /api/admin/clients across instances', () => {
     // The event waited in the adapter's stream: once C runs again, it closes carol's connection there too.
     expect(await toldOnC).toMatchObject({ reason: 'Session revoked' });
     expect(await bounded(goneOnC, 'the disconnect on C', 20_000)).toBe('io server disconnect');
-    expect(await request(daveOnC, 'heartbeat', { timestamp: Date.now(), clientId: 'x' })).toMatchObject({ serverTime: expect.any(String) });
+    expect(await daveOnC.request('heartbeat', { timestamp: Date.now(), clientId: 'x' })).toMatchObject({ serverTime: expect.any(String) });
     const after = await listClients(a);
     expect(after.body).not.toHaveProperty('partial');
     expect(after.body.clients.map((client) => client.socketId)).toContain(daveOnC.id);

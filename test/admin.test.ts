@@ -1,19 +1,9 @@
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  closeAllClients,
-  collect,
-  connected,
-  createClient,
-  nextEvent,
-  request as ask,
-  subscribedClient,
-  type TestSocket,
-} from './helpers/clients.js';
-import { startServer, type RunningServer } from './helpers/server.js';
+import { authedClient, closeClients, openClient, type TestClient } from './helpers/clients.js';
+import { startServer, TEST_ADMIN_TOKEN as ADMIN_TOKEN, type RunningServer } from './helpers/server.js';
 import { flatEvent } from './helpers/webhooks.js';
 
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 const A1 = '17841400000000001';
 const A2 = '17841400000000002';
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -29,7 +19,7 @@ const admin = (srv: RunningServer) => ({
 });
 
 /** Resolves once the server has handled the disconnect of `socket`. */
-function serverSideDisconnect(srv: RunningServer, socket: TestSocket): Promise<void> {
+function serverSideDisconnect(srv: RunningServer, socket: TestClient): Promise<void> {
   const serverSocket = srv.server.io.of('/').sockets.get(socket.id as string);
   if (serverSocket === undefined) return Promise.resolve();
   return new Promise((resolve) => serverSocket.once('disconnect', () => resolve()));
@@ -59,7 +49,7 @@ describe('the admin API behind ADMIN_TOKEN', () => {
   beforeAll(async () => {
     srv = await startServer({ ADMIN_TOKEN });
   });
-  afterEach(() => closeAllClients());
+  afterEach(() => closeClients());
   afterAll(async () => {
     await srv.stop();
   });
@@ -83,28 +73,27 @@ describe('the admin API behind ADMIN_TOKEN', () => {
   });
 
   it('when the bearer is wrong, then POST /events publishes nothing; with the right one, the same event is delivered', async () => {
-    const socket = await subscribedClient(srv.url, { userId: 'watcher', accountIds: [A1] }, ['comments']);
-    const received = collect(socket);
+    const socket = await authedClient(srv.url, { userId: 'watcher', accountIds: [A1] }, { subscribe: ['comments'] });
     const refused = flatEvent({ comment: { text: 'must not arrive' } });
     expect((await admin(srv).publish(refused, 'wrong-token')).status).toBe(401);
 
     const accepted = flatEvent({ comment: { text: 'must arrive' } });
-    const arrived = nextEvent(socket, 'webhook_event');
+    const arrived = socket.next('webhook_event');
     expect((await admin(srv).publish(accepted)).status).toBe(202);
     await arrived;
-    expect(received.map((n) => n.content)).toEqual(['must arrive']);
+    expect(socket.deliveries().map((n) => n.content)).toEqual(['must arrive']);
   });
 
   it('when clients are connected, then GET /clients lists one entry per connection with SPEC fields', async () => {
-    const first = await subscribedClient(srv.url, { userId: 'alice', accountIds: [A1, A2] }, ['comments', 'messages']);
-    const second = await subscribedClient(srv.url, { userId: 'alice', accountIds: [A1, A2] }, ['mentions'], { accountIds: [A1] });
-    const anonymous = createClient(srv.url);
-    await connected(anonymous);
+    const first = await authedClient(srv.url, { userId: 'alice', accountIds: [A1, A2] }, { subscribe: ['comments', 'messages'] });
+    const second = await authedClient(srv.url, { userId: 'alice', accountIds: [A1, A2] }, { subscribe: ['mentions'], accountIds: [A1] });
+    const anonymous = openClient(srv.url);
+    await anonymous.connected();
 
     const res = await admin(srv).clients();
     expect(res.status).toBe(200);
     const clients = res.body.clients as Record<string, unknown>[];
-    const entry = (socket: TestSocket) => clients.find((c) => c.socketId === socket.id);
+    const entry = (socket: TestClient) => clients.find((c) => c.socketId === socket.id);
 
     expect(entry(first)).toEqual({
       userId: 'alice',
@@ -122,7 +111,7 @@ describe('the admin API behind ADMIN_TOKEN', () => {
 
     // A disconnected socket leaves the list; the user's other connection stays.
     const gone = serverSideDisconnect(srv, first);
-    first.disconnect();
+    first.close();
     await gone;
     const after = (await admin(srv).clients()).body.clients as Record<string, unknown>[];
     expect(after.some((c) => c.socketId === first.id)).toBe(false);
@@ -130,22 +119,20 @@ describe('the admin API behind ADMIN_TOKEN', () => {
   });
 
   it('when a client sends an event, then its lastActivityAt moves forward', async () => {
-    const socket = await subscribedClient(srv.url, { userId: 'active', accountIds: [A1] }, ['comments']);
+    const socket = await authedClient(srv.url, { userId: 'active', accountIds: [A1] }, { subscribe: ['comments'] });
     const activity = async () =>
       ((await admin(srv).clients()).body.clients as { socketId: string; lastActivityAt: string }[]).find(
         (c) => c.socketId === socket.id,
       )?.lastActivityAt;
     const before = await activity();
     await new Promise((resolve) => setTimeout(resolve, 5)); // so that the clock moves at least one millisecond
-    await ask(socket, 'heartbeat', { timestamp: Date.now(), clientId: 'c1' });
+    await socket.request('heartbeat', { timestamp: Date.now(), clientId: 'c1' });
     expect(Date.parse((await activity()) as string)).toBeGreaterThan(Date.parse(before as string));
   });
 
   it('when POST /events gets a flat notification, then 202 {id} and it reaches the entitled subscriber only', async () => {
-    const entitled = await subscribedClient(srv.url, { userId: 'u-a1', accountIds: [A1] }, ['messages']);
-    const other = await subscribedClient(srv.url, { userId: 'u-a2', accountIds: [A2] }, ['messages']);
-    const gotEntitled = collect(entitled);
-    const gotOther = collect(other);
+    const entitled = await authedClient(srv.url, { userId: 'u-a1', accountIds: [A1] }, { subscribe: ['messages'] });
+    const other = await authedClient(srv.url, { userId: 'u-a2', accountIds: [A2] }, { subscribe: ['messages'] });
 
     const event = {
       id: `admin_evt_${Date.now()}`,
@@ -155,7 +142,7 @@ describe('the admin API behind ADMIN_TOKEN', () => {
       message: { text: 'Hello from the admin API' },
       timestamp: '2024-01-01T12:00:00.000Z',
     };
-    const arrived = nextEvent(entitled, 'webhook_event');
+    const arrived = entitled.next('webhook_event');
     const res = await admin(srv).publish(event);
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ id: event.id });
@@ -169,26 +156,25 @@ describe('the admin API behind ADMIN_TOKEN', () => {
     });
 
     // Positive control for the other socket: an event for its own account does arrive, after the first.
-    const own = nextEvent(other, 'webhook_event');
+    const own = other.next('webhook_event');
     expect((await admin(srv).publish({ ...event, id: `${event.id}_a2`, accountId: A2 })).status).toBe(202);
     await own;
-    expect(gotOther.map((n) => n.id)).toEqual([`${event.id}_a2`]);
-    expect(gotEntitled.map((n) => n.id)).toEqual([event.id]);
+    expect(other.deliveries().map((n) => n.id)).toEqual([`${event.id}_a2`]);
+    expect(entitled.deliveries().map((n) => n.id)).toEqual([event.id]);
   });
 
   it('when the same id is published twice, then it is delivered once', async () => {
-    const socket = await subscribedClient(srv.url, { userId: 'dup', accountIds: [A1] }, ['comments']);
-    const received = collect(socket);
+    const socket = await authedClient(srv.url, { userId: 'dup', accountIds: [A1] }, { subscribe: ['comments'] });
     const event = flatEvent();
     expect((await admin(srv).publish(event)).status).toBe(202);
     const again = await admin(srv).publish(event);
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(event.id);
     const next = flatEvent();
-    const arrived = nextEvent(socket, 'webhook_event');
+    const arrived = socket.next('webhook_event');
     await admin(srv).publish(next);
     await arrived;
-    expect(received.map((n) => n.id)).toEqual([event.id, next.id]);
+    expect(socket.deliveries().map((n) => n.id)).toEqual([event.id, next.id]);
   });
 
   it.each([
@@ -201,17 +187,16 @@ describe('the admin API behind ADMIN_TOKEN', () => {
     ['a body that is not JSON', '{"id": "x",'],
     ['an empty body', ''],
   ])('when POST /events gets %s, then 400 invalid_body and nothing is delivered', async (_case, body) => {
-    const socket = await subscribedClient(srv.url, { userId: 'strict', accountIds: ['*'] }, ['comments']);
-    const received = collect(socket);
+    const socket = await authedClient(srv.url, { userId: 'strict', accountIds: ['*'] }, { subscribe: ['comments'] });
     const res = await admin(srv).publish(body);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'invalid_body', message: expect.any(String) });
 
     // Positive control: a valid event right after is delivered, and is the only one.
     const valid = flatEvent();
-    const arrived = nextEvent(socket, 'webhook_event');
+    const arrived = socket.next('webhook_event');
     expect((await admin(srv).publish(valid)).status).toBe(202);
     await arrived;
-    expect(received.map((n) => n.id)).toEqual([valid.id]);
+    expect(socket.deliveries().map((n) => n.id)).toEqual([valid.id]);
   });
 });

@@ -7,9 +7,8 @@ import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { VARIABLES } from '../src/config/schema.js';
-import { freePort } from './helpers/process.js';
-import { closeAllClients, collect, createClient, nextEvent, subscribedClient } from './helpers/clients.js';
-import { startServer, TEST_APP_SECRET, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
+import { authedClient, closeClients, openClient } from './helpers/clients.js';
+import { freePort, startServer, TEST_APP_SECRET, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const A1 = '17841400000000001';
@@ -55,7 +54,7 @@ describe('npm run token', () => {
   beforeAll(() => {
     keys = mkdtempSync(join(tmpdir(), 'instantchat-cli-'));
   });
-  afterEach(() => closeAllClients());
+  afterEach(() => closeClients());
   afterAll(() => rmSync(keys, { recursive: true, force: true }));
 
   it('when given a user and accounts, then it prints an HS256 token signed with JWT_SECRET that the server accepts', async () => {
@@ -94,10 +93,10 @@ describe('npm run token', () => {
 
     const srv = await startServer();
     try {
-      const socket = createClient(srv.url, { token });
-      expect(await nextEvent(socket, 'auth_success')).toMatchObject({ userId: 'alice', accountIds: [A1, A2] });
+      const socket = openClient(srv.url, { token });
+      expect(await socket.next('auth_success')).toMatchObject({ userId: 'alice', accountIds: [A1, A2] });
     } finally {
-      closeAllClients();
+      closeClients();
       await srv.stop();
     }
   });
@@ -164,7 +163,7 @@ describe('npm run webhook', () => {
   beforeAll(async () => {
     srv = await startServer();
   });
-  afterEach(() => closeAllClients());
+  afterEach(() => closeClients());
   afterAll(async () => {
     await srv.stop();
   });
@@ -172,8 +171,7 @@ describe('npm run webhook', () => {
   const signedWith = (secret: string, extra: Record<string, string> = {}) => ({ INSTAGRAM_APP_SECRET: secret, ...extra });
 
   it('when --type builds a comment and a DM, then both are signed, accepted and delivered to the subscribed socket', async () => {
-    const socket = await subscribedClient(srv.url, { userId: 'cli', accountIds: [A1] }, ['comments', 'messages']);
-    const received = collect(socket);
+    const socket = await authedClient(srv.url, { userId: 'cli', accountIds: [A1] }, { subscribe: ['comments', 'messages'] });
     const [comment, dm] = await Promise.all([
       cli(
         'webhook',
@@ -190,15 +188,15 @@ describe('npm run webhook', () => {
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toMatch(/^200 OK\nEVENT_RECEIVED/);
     }
-    while (received.length < 2) await nextEvent(socket, 'webhook_event');
-    const byType = Object.fromEntries(received.map((n) => [n.eventType, n]));
+    while (socket.deliveries().length < 2) await socket.next('webhook_event');
+    const byType = Object.fromEntries(socket.deliveries().map((n) => [n.eventType, n]));
     expect(byType.comments).toMatchObject({ accountId: A1, content: 'hi from the CLI', sender: { username: 'alice' } });
     expect(byType.messages).toMatchObject({ accountId: A1, content: 'a DM from the CLI', sender: { id: expect.any(String) } });
   });
 
   it('when given a body file and no --url, then it posts the file to the configured PORT and the socket receives it', async () => {
-    const socket = await subscribedClient(srv.url, { userId: 'cli-file', accountIds: [A1] }, ['messages']);
-    const arrived = nextEvent(socket, 'webhook_event');
+    const socket = await authedClient(srv.url, { userId: 'cli-file', accountIds: [A1] }, { subscribe: ['messages'] });
+    const arrived = socket.next('webhook_event');
     const port = new URL(srv.url).port;
     const run = await cli('webhook', ['examples/webhooks/dm.json'], signedWith(TEST_APP_SECRET, { PORT: port, HOST: '127.0.0.1' }));
     expect(run.code, run.stderr).toBe(0);
@@ -207,8 +205,7 @@ describe('npm run webhook', () => {
   });
 
   it('when the CLI signs with another secret than the server, then it prints the 401 and exits 1, and nothing is delivered', async () => {
-    const socket = await subscribedClient(srv.url, { userId: 'cli-wrong', accountIds: [A1] }, ['live_comments']);
-    const received = collect(socket);
+    const socket = await authedClient(srv.url, { userId: 'cli-wrong', accountIds: [A1] }, { subscribe: ['live_comments'] });
     const args = ['--type', 'live_comments', '--account', A1, '--url', srv.url];
     // Beside it, the positive control: the same command with the right secret.
     const [wrong, right] = await Promise.all([
@@ -218,8 +215,8 @@ describe('npm run webhook', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stdout).toMatch(/^401 Unauthorized\n.*"invalid_signature"/);
     expect(right.code, right.stderr).toBe(0);
-    if (received.length === 0) await nextEvent(socket, 'webhook_event');
-    expect(received.map((n) => n.content)).toEqual(['rightly signed']);
+    if (socket.deliveries().length === 0) await socket.next('webhook_event');
+    expect(socket.deliveries().map((n) => n.content)).toEqual(['rightly signed']);
   });
 
   it('when the arguments are wrong, then usage and exit 2; an unreachable server or a missing file is one line and exit 1', async () => {

@@ -11,10 +11,9 @@ import {
   toWire,
   type FuzzCase,
 } from './helpers/fuzz-inputs.js';
-import { startMeasuredServer, type MeasuredServer } from './helpers/measured-server.js';
+import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { closeProtocolConnections, ProtocolConnection, TRANSPORTS, type ServerMessage, type Transport } from './helpers/protocol-connection.js';
-import { bounded } from './helpers/clients.js';
-import { ACCOUNT_A } from './helpers/realtime.js';
+import { ACCOUNT_A, bounded } from './helpers/clients.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
 
@@ -80,7 +79,7 @@ class Target {
 }
 
 describe('client events fuzz: any input on either transport is answered, harms no one, and never crashes the process', () => {
-  let srv: MeasuredServer;
+  let srv: SpawnedServer;
   let bystander: ProtocolConnection;
   const watchers = new Map<Transport, ProtocolConnection>();
   const tally = new Map<string, number>();
@@ -88,7 +87,7 @@ describe('client events fuzz: any input on either transport is answered, harms n
   const sent = new Set<string>();
 
   beforeAll(async () => {
-    srv = await startMeasuredServer({
+    srv = await spawnMeasuredServer({
       SOCKET_EVENT_RATE_LIMIT: String(SOCKET_EVENT_RATE_LIMIT),
       // Cases reconnect the fuzz user often; closed connections must not count against it.
       MAX_CONNECTIONS_PER_USER: '1000',

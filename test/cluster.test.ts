@@ -1,16 +1,7 @@
-import { io } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification } from '../src/notifications/notification.js';
-import {
-  bounded as boundedBy,
-  closeAllClients,
-  connected,
-  createClient,
-  disconnected,
-  subscribedClient,
-  type TestSocket,
-} from './helpers/clients.js';
+import { authedClient, bounded as boundedBy, closeClients, openClient } from './helpers/clients.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
@@ -64,7 +55,6 @@ const readinessBecomes = (url: string, expected: typeof READY | typeof NOT_READY
 // ---- clients ----
 
 const wsClients: WsTestClient[] = [];
-const recovering = new Set<TestSocket>();
 
 /** A raw WebSocket client, authenticated for `accountIds` and subscribed to `comments`. */
 async function wsSubscriber(url: string, accountIds: string[]): Promise<WsTestClient> {
@@ -91,46 +81,43 @@ async function wsIdsUntil(client: WsTestClient, lastId: string): Promise<string[
 
 /** A Socket.IO client (handshake token), subscribed to `comments`, recording what it receives. */
 const sioSubscriber = async (url: string, accountIds: string[]) =>
-  new Deliveries(await subscribedClient(url, { userId: newUser(), accountIds }, ['comments']));
+  new Deliveries(await authedClient(url, { userId: newUser(), accountIds }, { subscribe: ['comments'] }));
 
 /** A Socket.IO client as a browser has it, reconnection on; `goDown`/`comeBack` hold and release it (recovery.test). */
 async function recoveringSubscriber(url: string, accountIds: string[]): Promise<Deliveries> {
-  const socket = createClient(url, {
+  const socket = openClient(url, {
     reconnecting: true,
     token: mintToken({ userId: newUser(), accountIds }, { expiresIn: 3600 }),
   });
-  recovering.add(socket);
   const deliveries = new Deliveries(socket);
-  await bounded(new Promise((resolve) => socket.once('auth_success', resolve)), 'auth_success');
-  await socket.timeout(3000).emitWithAck('subscribe', { eventTypes: ['comments'] });
+  await bounded(new Promise((resolve) => socket.socket.once('auth_success', resolve)), 'auth_success');
+  await socket.request('subscribe', { eventTypes: ['comments'] });
   return deliveries;
 }
 
 /** Drops the transport as a network failure would, and holds the client's reconnection until `comeBack`. */
-async function goDown(srv: RunningServer, socket: TestSocket): Promise<void> {
+async function goDown(srv: RunningServer, { client, socket }: Deliveries): Promise<void> {
   const serverSocket = srv.server.io.of('/').sockets.get(socket.id as string);
   expect(serverSocket, 'the socket is connected to this instance').toBeDefined();
   const serverGone = new Promise<void>((resolve) => serverSocket?.once('disconnect', () => resolve()));
-  const gone = Promise.all([bounded(serverGone, 'server-side disconnect'), disconnected(socket)]);
+  const gone = Promise.all([bounded(serverGone, 'server-side disconnect'), client.disconnected()]);
   socket.io.reconnection(false);
   socket.io.engine.close();
   await gone;
 }
 
 /** Reconnects with the session id and offset the client kept; `via` stands for a load balancer choosing an instance. */
-async function comeBack(socket: TestSocket, via?: RunningServer): Promise<void> {
+async function comeBack({ client, socket }: Deliveries, via?: RunningServer): Promise<void> {
   if (via !== undefined) (socket.io as unknown as { uri: string }).uri = via.url;
   socket.io.reconnection(true);
-  const back = connected(socket);
+  const back = client.connected();
   socket.connect();
   await back;
 }
 
-function closeClients(): void {
+function closeEverything(): void {
   for (const client of wsClients.splice(0)) client.close();
-  for (const socket of recovering) socket.disconnect();
-  recovering.clear();
-  closeAllClients();
+  closeClients();
 }
 
 // ---- webhooks ----
@@ -178,9 +165,9 @@ describe.skipIf(!HAS_REDIS)('cluster mode: two instances sharing one Redis', () 
     redis = await startRedis();
     [a, b] = await Promise.all([startServer(clusterEnv(redis)), startServer(clusterEnv(redis))]);
   });
-  afterEach(closeClients);
+  afterEach(closeEverything);
   afterAll(async () => {
-    closeClients();
+    closeEverything();
     await Promise.all([a?.stop(), b?.stop()]);
     await redis?.stop();
   });
@@ -190,26 +177,19 @@ describe.skipIf(!HAS_REDIS)('cluster mode: two instances sharing one Redis', () 
       // A third instance, stopped here; the shared ones stay up.
       const c = await startServer(clusterEnv(redis));
       try {
-        const bad = io(c.url, { transports: ['websocket'], reconnection: false, forceNew: true });
-        recovering.add(bad);
-        await connected(bad);
-        const failed = new Promise((resolve) => bad.once('auth_failed', resolve));
-        bad.emit('authenticate', { token: mintToken({ userId: 'x' }, { secret: 'wrong' }), userId: 'x' });
+        const bad = openClient(c.url);
+        await bad.connected();
+        const failed = new Promise((resolve) => bad.socket.once('auth_failed', resolve));
+        bad.socket.emit('authenticate', { token: mintToken({ userId: 'x' }, { secret: 'wrong' }), userId: 'x' });
         expect(await bounded(failed, 'auth_failed')).toMatchObject({ reason: 'Invalid token' });
 
-        const good = io(c.url, {
-          transports: ['websocket'],
-          reconnection: false,
-          forceNew: true,
-          auth: { token: mintToken({ userId: newUser() }, { expiresIn: 600 }) },
-        });
-        recovering.add(good);
-        await bounded(new Promise((resolve) => good.once('auth_success', resolve)), 'auth_success');
-        const beat = new Promise((resolve) => good.once('heartbeat_response', resolve));
-        good.emit('heartbeat', { timestamp: Date.now() });
+        const good = openClient(c.url, { token: mintToken({ userId: newUser() }, { expiresIn: 600 }) });
+        await bounded(new Promise((resolve) => good.socket.once('auth_success', resolve)), 'auth_success');
+        const beat = new Promise((resolve) => good.socket.once('heartbeat_response', resolve));
+        good.socket.emit('heartbeat', { timestamp: Date.now() });
         expect(await bounded(beat, 'heartbeat_response')).toMatchObject({ serverTime: expect.any(String) });
 
-        const bye = new Promise((resolve) => good.once('server_shutdown', resolve));
+        const bye = new Promise((resolve) => good.socket.once('server_shutdown', resolve));
         await c.stop();
         expect(await bounded(bye, 'server_shutdown')).toMatchObject({ reason: 'Server shutting down' });
       } finally {
@@ -401,10 +381,10 @@ describe.skipIf(!HAS_REDIS)('cluster mode: two instances sharing one Redis', () 
       await client.arrival(live);
       const idBefore = client.socket.id;
 
-      await goDown(b, client.socket);
+      await goDown(b, client);
       const missed = [await post(a.url, mine), await post(b.url, mine)];
       const notMine = await post(a.url, other);
-      await comeBack(client.socket);
+      await comeBack(client);
 
       expect(client.socket.recovered).toBe(true);
       expect(client.socket.id).toBe(idBefore);
@@ -420,9 +400,9 @@ describe.skipIf(!HAS_REDIS)('cluster mode: two instances sharing one Redis', () 
       const account = newAccount();
       const client = await recoveringSubscriber(b.url, [account]);
       // No webhook_event before the drop: the offset comes from auth_success, which goes through the adapter.
-      await goDown(b, client.socket);
+      await goDown(b, client);
       const missed = await post(b.url, account);
-      await comeBack(client.socket, a);
+      await comeBack(client, a);
 
       expect(client.socket.recovered).toBe(true);
       expect(a.server.io.of('/').sockets.has(client.socket.id as string)).toBe(true);
@@ -436,7 +416,7 @@ describe.skipIf(!HAS_REDIS)('cluster mode: two instances sharing one Redis', () 
   it('when every instance stops, then each stop completes and nothing is left open (Redis connections, timers)', async () => {
     // Positive control: while running, the instances hold listeners and Redis connections.
     expect(resourcesBeyond(baseline)).toEqual(expect.arrayContaining([expect.stringMatching(/^TCP/)]));
-    closeClients();
+    closeEverything();
     await bounded(Promise.all([a.stop(), b.stop()]), 'both instances to stop');
     // Redis still runs: a connection left open now is one an instance forgot (its blocking stream read, say).
     await expectNothingLeft(baseline, (kind) => kind.startsWith('TCP'));
@@ -458,7 +438,7 @@ describe.skipIf(!HAS_REDIS)('cluster mode: when Redis goes away', () => {
     redis = await startRedis();
   });
   afterEach(async () => {
-    closeClients();
+    closeEverything();
     await Promise.all(instances.splice(0).map((srv) => srv.stop()));
   });
   afterAll(async () => {
@@ -520,8 +500,8 @@ describe.skipIf(!HAS_REDIS)('cluster mode: when Redis goes away', () => {
     await redis.kill();
     await readinessBecomes(srv.url, NOT_READY);
     // A dropped transport makes the adapter persist a session for recovery: a write that cannot complete now.
-    await goDown(srv, client.socket);
-    closeClients();
+    await goDown(srv, client);
+    closeEverything();
 
     await bounded(srv.stop(), 'stop during the outage', 3000);
     await expectNothingLeft(baseline);
@@ -551,7 +531,7 @@ describe.skipIf(!HAS_REDIS)('cluster mode: when Redis freezes without closing it
       await readinessBecomes(srv.url, NOT_READY);
       await bounded(srv.stop(), 'stop() while Redis is frozen', 10_000);
     } finally {
-      closeClients();
+      closeEverything();
       redis.thaw();
       await srv.stop();
       await redis.stop();

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envSchema } from '../src/config/schema.js';
-import { startServer, TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN, type RunningServer } from './helpers/server.js';
+import { startServer, TEST_JWT_SECRET, testEnv, type RunningServer } from './helpers/server.js';
 
 /**
  * The Dockerfile cannot be built here (no Docker engine), so this checks what can be checked without one: every file
@@ -191,10 +191,7 @@ describe.skipIf(process.env.SKIP_BUILD === '1')('the CLIs in dist, as `docker ru
   const run = promisify(execFile);
   const containerEnv = {
     PATH: process.env.PATH ?? '',
-    NODE_ENV: 'production',
-    JWT_SECRET: TEST_JWT_SECRET,
-    INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-    INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
+    ...testEnv({ NODE_ENV: 'production', CONNECT_RATE_LIMIT: undefined, LOG_LEVEL: undefined }),
   };
   let server: RunningServer;
   beforeAll(async () => {

@@ -5,11 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { buildEnvelope } from '../src/cli/envelopes.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { bounded, nextEvent, request, type TestSocket } from './helpers/clients.js';
+import { bounded, TestClient, type TestSocket } from './helpers/clients.js';
 import { nginxAvailable, startNginx, type RunningNginx } from './helpers/nginx.js';
-import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
-import { TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN } from './helpers/server.js';
+import { spawnServer, TEST_APP_SECRET, testEnv, type SpawnedServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
@@ -31,21 +30,19 @@ const APP_ORIGIN = 'https://app.example.com';
 const CONNECT_RATE_LIMIT = 4;
 const ACCOUNT = '17841400000000777';
 
-const productionEnv = (redis: RedisServer): Record<string, string> => ({
-  NODE_ENV: 'production',
-  JWT_SECRET: TEST_JWT_SECRET,
-  INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-  INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
-  ADMIN_TOKEN,
-  METRICS_TOKEN,
-  REDIS_URL: redis.url,
-  CLIENT_URL: APP_ORIGIN,
-  // Exactly the proxy's address. `loopback` would also trust the clients' 127.0.0.x addresses as proxies, and with
-  // them whatever X-Forwarded-For a client forged.
-  TRUST_PROXY: '127.0.0.1',
-  CONNECT_RATE_LIMIT: String(CONNECT_RATE_LIMIT),
-  LOG_LEVEL: 'info',
-});
+const productionEnv = (redis: RedisServer): Record<string, string> =>
+  testEnv({
+    NODE_ENV: 'production',
+    ADMIN_TOKEN,
+    METRICS_TOKEN,
+    REDIS_URL: redis.url,
+    CLIENT_URL: APP_ORIGIN,
+    // Exactly the proxy's address. `loopback` would also trust the clients' 127.0.0.x addresses as proxies, and with
+    // them whatever X-Forwarded-For a client forged.
+    TRUST_PROXY: '127.0.0.1',
+    CONNECT_RATE_LIMIT: String(CONNECT_RATE_LIMIT),
+    LOG_LEVEL: 'info',
+  });
 
 interface HttpAnswer {
   status: number;
@@ -90,7 +87,7 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
   let upstreams: string[] = [];
   /** Client addresses not used yet, by the instance nginx sends them to. */
   const addressesOf = new Map<string, string[]>();
-  const sockets = new Set<TestSocket>();
+  const sockets = new Set<TestClient>();
   const agents = new Set<Agent>();
   const wsClients: WsTestClient[] = [];
 
@@ -114,20 +111,22 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
   }
 
   /** A Socket.IO client through nginx from `address`, authenticated at the handshake and subscribed to comments. */
-  async function sioClient(address: string, transports: string[], userId: string): Promise<TestSocket> {
+  async function sioClient(address: string, transports: string[], userId: string): Promise<TestClient> {
     const agent = new Agent({ localAddress: address });
     agents.add(agent);
-    const socket: TestSocket = io(nginx.url, {
-      transports,
-      forceNew: true,
-      reconnection: false,
-      auth: { token: mintToken({ userId, accountIds: [ACCOUNT] }, { expiresIn: 600 }) },
-      // engine.io-client hands `agent` to the polling requests and to the WebSocket (its type says string).
-      agent: agent as unknown as string,
-    });
+    const socket = new TestClient(
+      io(nginx.url, {
+        transports,
+        forceNew: true,
+        reconnection: false,
+        auth: { token: mintToken({ userId, accountIds: [ACCOUNT] }, { expiresIn: 600 }) },
+        // engine.io-client hands `agent` to the polling requests and to the WebSocket (its type says string).
+        agent: agent as unknown as string,
+      }) as TestSocket,
+    );
     sockets.add(socket);
-    await nextEvent(socket, 'auth_success', 5000);
-    await request(socket, 'subscribe', { eventTypes: ['comments'] }, 5000);
+    await socket.next('auth_success', 5000);
+    await socket.request('subscribe', { eventTypes: ['comments'] }, 5000);
     return socket;
   }
 
@@ -153,8 +152,7 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
 
   beforeAll(async () => {
     redis = await startRedis();
-    instances = await Promise.all([spawnServer(productionEnv(redis)), spawnServer(productionEnv(redis))]);
-    await Promise.all(instances.map((instance) => waitForOk(`${instance.url}/readyz`)));
+    instances = await Promise.all([0, 1].map(() => spawnServer(productionEnv(redis), { waitFor: '/readyz' })));
     upstreams = instances.map((instance) => new URL(instance.url).host);
     nginx = await startNginx(upstreams);
 
@@ -169,7 +167,7 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
   }, 60_000);
 
   afterAll(async () => {
-    for (const socket of sockets) socket.disconnect();
+    for (const socket of sockets) socket.close();
     for (const agent of agents) agent.destroy();
     for (const client of wsClients) client.close();
     await nginx?.stop();
@@ -188,8 +186,8 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
     const overWebSocket = await sioClient(webSocketAddress, ['websocket'], 'nginx-ws');
     const overPolling = await sioClient(pollingAddress, ['polling'], 'nginx-polling');
     const upgrading = await sioClient(upgradingAddress, ['polling', 'websocket'], 'nginx-upgrade');
-    if (upgrading.io.engine.transport.name !== 'websocket') {
-      await bounded(new Promise((resolve) => upgrading.io.engine.once('upgrade', resolve)), 'the upgrade to WebSocket', 5000);
+    if (upgrading.socket.io.engine.transport.name !== 'websocket') {
+      await bounded(new Promise((resolve) => upgrading.socket.io.engine.once('upgrade', resolve)), 'the upgrade to WebSocket', 5000);
     }
     const raw = new WsTestClient(nginx.url);
     wsClients.push(raw);
@@ -199,7 +197,7 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
     raw.send({ type: 'subscribe', eventTypes: ['comments'] });
     await raw.next('subscription_confirmed');
 
-    const arrivals = [overWebSocket, overPolling, upgrading].map((socket) => nextEvent(socket, 'webhook_event', 5000));
+    const arrivals = [overWebSocket, overPolling, upgrading].map((socket) => socket.next('webhook_event', 5000));
     const envelope = buildEnvelope({ type: 'comments', accountId: ACCOUNT, text: 'Through nginx', from: 'marta' });
     const body = Buffer.from(JSON.stringify(envelope));
     const res = await httpFrom(addressOn(first), `${nginx.url}/api/webhooks/instagram`, {
@@ -216,7 +214,7 @@ describe.skipIf(!HAS_REDIS)('deploy/nginx in front of two instances sharing Redi
     expect((await raw.next('webhook_event', 5000)).payload).toMatchObject(expected);
 
     // nginx logs a WebSocket's upgrade request when the connection ends.
-    for (const socket of [overWebSocket, overPolling, upgrading]) socket.disconnect();
+    for (const socket of [overWebSocket, overPolling, upgrading]) socket.close();
     for (const address of [webSocketAddress, upgradingAddress]) {
       await eventually(() => nginx.accessLog().find((l) => l.client === address && l.status === 101), `the upgrade from ${address}`);
     }

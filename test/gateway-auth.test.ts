@@ -1,16 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_A,
-  ACCOUNT_B,
-  ACCOUNT_C,
-  authedClient,
-  closeClients,
-  expectServerTimestamp,
-  openClient,
-  publish,
-  unauthenticatedClient,
-} from './helpers/realtime.js';
+import { ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, authedClient, closeClients, expectServerTimestamp, openClient, publish, unauthenticatedClient } from './helpers/clients.js';
 import { startServer, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 import { mintToken, unsignedToken } from './helpers/tokens.js';
 
@@ -257,8 +247,8 @@ describe('Socket.IO gateway: authentication', () => {
       const token = mintToken({ userId: USER, accountIds: [ACCOUNT_A] }, { expiresIn: HOUR });
 
       const [auth, subscribed] = await Promise.all([
-        client.emitWithAck('authenticate', { token, userId: USER }),
-        client.emitWithAck('subscribe', { eventTypes: ['comments'] }),
+        client.request('authenticate', { token, userId: USER }),
+        client.request('subscribe', { eventTypes: ['comments'] }),
       ]);
 
       expect(auth).toMatchObject({ message: 'Authentication successful' });
@@ -270,7 +260,7 @@ describe('Socket.IO gateway: authentication', () => {
     it('a subscribe emitted before the handshake completed is handled as authenticated', async () => {
       const client = openClient(srv.url, { token: mintToken({ userId: USER, accountIds: [ACCOUNT_A] }, { expiresIn: HOUR }) });
 
-      const subscribed = await client.emitWithAck('subscribe', { eventTypes: ['comments'] });
+      const subscribed = await client.request('subscribe', { eventTypes: ['comments'] });
 
       expect(subscribed).toMatchObject({ eventTypes: ['comments'], accountIds: [ACCOUNT_A] });
       expect(client.inbox.names().slice(0, 2)).toEqual(['connect', 'auth_success']);

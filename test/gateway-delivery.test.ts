@@ -1,15 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_A,
-  ACCOUNT_B,
-  authedClient,
-  closeClients,
-  expectServerTimestamp,
-  openClient,
-  publish,
-  unauthenticatedClient,
-  type PublishedEvent,
-} from './helpers/realtime.js';
+import { ACCOUNT_A, ACCOUNT_B, authedClient, closeClients, expectServerTimestamp, openClient, publish, type PublishedEvent, unauthenticatedClient } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { postFlat } from './helpers/webhooks.js';
 

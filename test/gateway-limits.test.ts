@@ -1,17 +1,6 @@
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_A,
-  ACCOUNT_B,
-  authedClient,
-  closeClients,
-  eventually,
-  expectServerTimestamp,
-  openClient,
-  publish,
-  unauthenticatedClient,
-  type TestClient,
-} from './helpers/realtime.js';
+import { ACCOUNT_A, ACCOUNT_B, authedClient, closeClients, eventually, expectServerTimestamp, openClient, publish, type TestClient, unauthenticatedClient } from './helpers/clients.js';
 import type { ServerMessages } from '../src/protocol/server-messages.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
@@ -183,7 +172,7 @@ describe('Socket.IO gateway: limits', () => {
     /** Asks until the budget is back (the window is one second), a few attempts at most. */
     async function heartbeatOnceAllowed(client: TestClient): Promise<unknown> {
       for (let attempt = 0; attempt < 8; attempt++) {
-        const answer = (await client.emitWithAck('heartbeat', { timestamp: Date.now() })) as { code?: string };
+        const answer = (await client.request('heartbeat', { timestamp: Date.now() })) as { code?: string };
         if (answer.code !== 'rate_limited') return answer;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
@@ -194,7 +183,7 @@ describe('Socket.IO gateway: limits', () => {
       const client = await authedClient(srv().url, { userId: 'burst', accountIds: [ACCOUNT_A] });
 
       const answers = (await Promise.all(
-        Array.from({ length: 8 }, (_, i) => client.emitWithAck('heartbeat', { timestamp: i })),
+        Array.from({ length: 8 }, (_, i) => client.request('heartbeat', { timestamp: i })),
       )) as { code?: string }[];
 
       const limited = answers.filter((a) => a.code === 'rate_limited');
@@ -310,7 +299,7 @@ describe('Socket.IO gateway: limits', () => {
     /** Emits with an ack; returns the ack's payload and the answer events emitted beside it (notifications aside). */
     async function answerTo(client: TestClient, event: string, payload: unknown) {
       const from = client.inbox.size;
-      const ack = (await client.emitWithAck(event, payload)) as Record<string, unknown>;
+      const ack = (await client.request(event, payload)) as Record<string, unknown>;
       const names = client.inbox.names(from).filter((n) => n !== 'webhook_event');
       return { ack, names, emitted: names[0] === undefined ? undefined : client.inbox.all(names[0], from)[0] };
     }
@@ -360,7 +349,7 @@ describe('Socket.IO gateway: limits', () => {
 
       for (const event of ['subscribe', 'get_history', ...unknownEvents]) {
         for (const [, payload] of garbage.slice(0, 8)) {
-          expect(await anonymous.emitWithAck(event, payload)).toMatchObject({ code: 'not_authenticated' });
+          expect(await anonymous.request(event, payload)).toMatchObject({ code: 'not_authenticated' });
         }
       }
 

@@ -1,14 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_A,
-  ACCOUNT_B,
-  ACCOUNT_C,
-  authedClient,
-  closeClients,
-  eventually,
-  expectServerTimestamp,
-  publish,
-} from './helpers/realtime.js';
+import { ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, authedClient, closeClients, eventually, expectServerTimestamp, publish } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 
 describe('Socket.IO gateway: subscriptions and entitlement', () => {

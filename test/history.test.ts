@@ -3,7 +3,7 @@ import type { Notification } from '../src/notifications/notification.js';
 import type { ServerMessages } from '../src/protocol/server-messages.js';
 
 type HistoryPayload = ServerMessages['history'];
-import { closeAllClients, connected, createClient, nextEvent, request, type TestSocket } from './helpers/clients.js';
+import { closeClients, openClient, type TestClient } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
@@ -12,9 +12,9 @@ import { flatEvent, postFlat } from './helpers/webhooks.js';
 let nextAccount = 0;
 const newAccount = () => `178414${String(++nextAccount).padStart(11, '0')}`;
 
-async function authedClient(url: string, accountIds: unknown, userId = 'history-user'): Promise<TestSocket> {
-  const socket = createClient(url, { token: mintToken({ userId, accountIds }, { expiresIn: 3600 }) });
-  await nextEvent(socket, 'auth_success');
+async function authedClient(url: string, accountIds: unknown, userId = 'history-user'): Promise<TestClient> {
+  const socket = openClient(url, { token: mintToken({ userId, accountIds }, { expiresIn: 3600 }) });
+  await socket.next('auth_success');
   return socket;
 }
 
@@ -26,8 +26,8 @@ async function publish(url: string, events: Array<Record<string, unknown>>): Pro
 
 const event = (accountId: string, id: string, eventType = 'comments') => flatEvent({ id, accountId, eventType });
 
-const getHistory = (socket: TestSocket, payload?: unknown) =>
-  request(socket, 'get_history', payload) as Promise<HistoryPayload & Record<string, unknown>>;
+const getHistory = (socket: TestClient, payload?: unknown) =>
+  socket.request('get_history', payload) as Promise<HistoryPayload & Record<string, unknown>>;
 const idsOf = (page: { events: Notification[] }) => page.events.map((e) => e.id);
 
 describe('get_history over Socket.IO', () => {
@@ -35,9 +35,9 @@ describe('get_history over Socket.IO', () => {
   beforeAll(async () => {
     srv = await startServer();
   });
-  afterEach(() => closeAllClients());
+  afterEach(() => closeClients());
   afterAll(async () => {
-    closeAllClients();
+    closeClients();
     await srv.stop();
   });
 
@@ -47,7 +47,7 @@ describe('get_history over Socket.IO', () => {
     expect(ids).toHaveLength(3);
     const socket = await authedClient(srv.url, [mine]);
 
-    const asEvent = nextEvent(socket, 'history');
+    const asEvent = socket.next('history');
     const before = Date.now();
     const ack = await getHistory(socket, {});
     expect(idsOf(ack)).toEqual(['h1-a1', 'h1-a2']);
@@ -71,7 +71,7 @@ describe('get_history over Socket.IO', () => {
     expect(idsOf(await getHistory(unsubscribed))).toEqual(['h2-c1', 'h2-m1']);
 
     const messagesOnly = await authedClient(srv.url, [account]);
-    await request(messagesOnly, 'subscribe', { eventTypes: ['messages'] });
+    await messagesOnly.request('subscribe', { eventTypes: ['messages'] });
     expect(idsOf(await getHistory(messagesOnly, {}))).toEqual(['h2-c1', 'h2-m1']);
   });
 
@@ -140,7 +140,7 @@ describe('get_history over Socket.IO', () => {
     const socket = await authedClient(srv.url, [account]);
 
     for (const limit of [0, -1, 1.5, '10', null]) {
-      const asEvent = nextEvent(socket, 'error');
+      const asEvent = socket.next('error');
       const answer = await getHistory(socket, { limit });
       expect(answer).toMatchObject({ code: 'invalid_payload' });
       expect(await asEvent).toEqual(answer);
@@ -157,7 +157,7 @@ describe('get_history over Socket.IO', () => {
     await publish(srv.url, [event(mine, 'h8-a1'), event(other, 'h8-b1')]);
     const socket = await authedClient(srv.url, [mine]);
 
-    const asEvent = nextEvent(socket, 'error');
+    const asEvent = socket.next('error');
     const answer = await getHistory(socket, { accountIds: [mine, other] });
     expect(answer).toMatchObject({ code: 'forbidden_account' });
     expect(JSON.stringify(answer)).not.toContain('h8-b1');
@@ -181,17 +181,17 @@ describe('get_history over Socket.IO', () => {
   it('answers not_authenticated before authentication, and history once authenticated', async () => {
     const account = newAccount();
     await publish(srv.url, [event(account, 'h10-1')]);
-    const socket = createClient(srv.url);
-    await connected(socket);
+    const socket = openClient(srv.url);
+    await socket.connected();
 
-    const asEvent = nextEvent(socket, 'error');
+    const asEvent = socket.next('error');
     const answer = await getHistory(socket, {});
     expect(answer).toMatchObject({ code: 'not_authenticated' });
     expect(answer).not.toHaveProperty('events');
     expect(await asEvent).toEqual(answer);
 
     const token = mintToken({ userId: 'late-user', accountIds: [account] }, { expiresIn: 3600 });
-    await request(socket, 'authenticate', { token, userId: 'late-user', timestamp: Date.now() });
+    await socket.request('authenticate', { token, userId: 'late-user', timestamp: Date.now() });
     expect(idsOf(await getHistory(socket, {}))).toEqual(['h10-1']);
   });
 });
@@ -202,7 +202,7 @@ describe('get_history with a small HISTORY_SIZE', () => {
     small = await startServer({ HISTORY_SIZE: '3' });
   });
   afterAll(async () => {
-    closeAllClients();
+    closeClients();
     await small.stop();
   });
 

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerCounter } from './helpers/answer-counter.js';
-import { startMeasuredServer, type MeasuredServer } from './helpers/measured-server.js';
+import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { measureUsage, type UsageDelta } from './helpers/process-usage.js';
-import { closeClients, openClient, unauthenticatedClient, type TestClient } from './helpers/realtime.js';
+import { closeClients, openClient, type TestClient, unauthenticatedClient } from './helpers/clients.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
@@ -139,12 +139,12 @@ const WS_CASES: WsCase[] = [
 ];
 
 describe('hostile payloads: what the server spends on an event does not grow with what it ignores', () => {
-  let srv: MeasuredServer;
+  let srv: SpawnedServer;
   const wsClients: WsTestClient[] = [];
   const report: string[] = [];
 
   beforeAll(async () => {
-    srv = await startMeasuredServer({ AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) });
+    srv = await spawnMeasuredServer({ AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) });
   });
   afterEach(() => {
     for (const client of wsClients.splice(0)) client.close();

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { everyPath, handshakeOutcome, onEveryPath, SUCCESS, websocketOutcome } from './helpers/auth-paths.js';
 import { expectCliError, printedToken, runCli } from './helpers/cli-run.js';
 import { JwksServer, providerKey, providerToken, type ProviderKey } from './helpers/jwks-server.js';
-import { ACCOUNT_A, closeClients, openClient, publish } from './helpers/realtime.js';
+import { ACCOUNT_A, closeClients, openClient, publish } from './helpers/clients.js';
 import { startServer, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 import { counterValue } from './helpers/session-harness.js';
 import { mintToken } from './helpers/tokens.js';

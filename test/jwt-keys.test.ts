@@ -1,13 +1,7 @@
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_A,
-  closeClients,
-  openClient,
-  publish,
-  unauthenticatedClient,
-} from './helpers/realtime.js';
+import { ACCOUNT_A, closeClients, openClient, publish, unauthenticatedClient } from './helpers/clients.js';
 import { startServer, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
@@ -68,7 +62,7 @@ async function handshake(url: string, token: string): Promise<string> {
 /** The `authenticate` path: resolves with 'auth_success' or the auth_failed reason. */
 async function authenticateEvent(url: string, token: string, userId = USER): Promise<string> {
   const client = await unauthenticatedClient(url);
-  const answer = (await client.emitWithAck('authenticate', { token, userId, timestamp: Date.now() }, 5000)) as {
+  const answer = (await client.request('authenticate', { token, userId, timestamp: Date.now() }, 5000)) as {
     message?: string;
     reason?: string;
   };

@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { everyPath, onEveryPath, SUCCESS } from './helpers/auth-paths.js';
 import { printedToken, runCli } from './helpers/cli-run.js';
-import { ACCOUNT_A, closeClients } from './helpers/realtime.js';
+import { ACCOUNT_A, closeClients } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { countDelta, watcher, webhookCounts, type Deliveries } from './helpers/webhook-deliveries.js';

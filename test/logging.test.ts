@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { createNotificationServer, type NotificationServer } from '../src/server/notification-server.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { ACCOUNT_A, closeClients, openClient, unauthenticatedClient } from './helpers/realtime.js';
+import { ACCOUNT_A, closeClients, openClient, unauthenticatedClient } from './helpers/clients.js';
 import { testConfig } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postSigned } from './helpers/webhooks.js';

@@ -1,15 +1,6 @@
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  closeAllClients,
-  collect,
-  connectError,
-  connected,
-  createClient,
-  nextEvent,
-  subscribedClient,
-  type TestSocket,
-} from './helpers/clients.js';
+import { authedClient, closeClients, openClient, type TestClient } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat, postSigned } from './helpers/webhooks.js';
@@ -45,7 +36,7 @@ async function value(srv: RunningServer, name: string, labels: Labels = {}): Pro
 }
 
 /** Resolves once the server has handled the disconnect of `socket` (its own listeners, metrics included, ran first). */
-function serverSideDisconnect(srv: RunningServer, socket: TestSocket): Promise<void> {
+function serverSideDisconnect(srv: RunningServer, socket: TestClient): Promise<void> {
   const serverSocket = srv.server.io.of('/').sockets.get(socket.id as string);
   if (serverSocket === undefined) return Promise.resolve();
   return new Promise((resolve) => serverSocket.once('disconnect', () => resolve()));
@@ -56,7 +47,7 @@ describe('GET /metrics while METRICS_TOKEN is unset', () => {
   beforeAll(async () => {
     srv = await startServer({ WEBHOOK_BODY_LIMIT: '2kb' });
   });
-  afterEach(() => closeAllClients());
+  afterEach(() => closeClients());
   afterAll(async () => {
     await srv.stop();
   });
@@ -88,18 +79,18 @@ describe('GET /metrics while METRICS_TOKEN is unset', () => {
   it('when sockets connect and disconnect, then instantchat_active_connections{transport="socketio"} follows them', async () => {
     const gauge = () => value(srv, 'instantchat_active_connections', { transport: 'socketio' });
     const before = await gauge();
-    const authenticated = await subscribedClient(srv.url, { userId: 'gauge-user', accountIds: [ACCOUNT] }, ['comments']);
-    const anonymous = createClient(srv.url);
-    await connected(anonymous);
+    const authenticated = await authedClient(srv.url, { userId: 'gauge-user', accountIds: [ACCOUNT] }, { subscribe: ['comments'] });
+    const anonymous = openClient(srv.url);
+    await anonymous.connected();
     expect(await gauge()).toBe(before + 2);
 
     let gone = serverSideDisconnect(srv, anonymous);
-    anonymous.disconnect();
+    anonymous.close();
     await gone;
     expect(await gauge()).toBe(before + 1);
 
     gone = serverSideDisconnect(srv, authenticated);
-    authenticated.disconnect();
+    authenticated.close();
     await gone;
     expect(await gauge()).toBe(before);
     expect(await value(srv, 'instantchat_active_connections', { transport: 'websocket' })).toBe(0);
@@ -152,32 +143,32 @@ describe('GET /metrics while METRICS_TOKEN is unset', () => {
       const zero = Object.fromEntries(REASONS.map((reason) => [reason, 0]));
 
       // Positive control: a valid token authenticates and counts nothing.
-      const good = createClient(own.url, { token: mintToken({ userId: 'crowd', accountIds: [ACCOUNT] }, { expiresIn: 60 }) });
-      await nextEvent(good, 'auth_success');
+      const good = openClient(own.url, { token: mintToken({ userId: 'crowd', accountIds: [ACCOUNT] }, { expiresIn: 60 }) });
+      await good.next('auth_success');
       expect(await failures()).toEqual(zero);
-      const silent = createClient(own.url);
-      const silentFailed = nextEvent(silent, 'auth_failed', AUTH_TIMEOUT_MS + 5000);
+      const silent = openClient(own.url);
+      const silentFailed = silent.next('auth_failed', AUTH_TIMEOUT_MS + 5000);
       silentFailed.catch(() => undefined); // awaited below; not an unhandled rejection if an earlier step fails
 
-      expect((await connectError(createClient(own.url, { token: 'not-a-jwt' }))).message).toBe('Invalid token');
+      expect((await openClient(own.url, { token: 'not-a-jwt' }).next('connect_error')).message).toBe('Invalid token');
       const expired = mintToken({ userId: 'late', accountIds: [ACCOUNT] }, { expiresIn: -60 });
-      expect((await connectError(createClient(own.url, { token: expired }))).message).toBe('Token expired');
+      expect((await openClient(own.url, { token: expired }).next('connect_error')).message).toBe('Token expired');
 
-      const mismatch = createClient(own.url);
-      await connected(mismatch);
-      mismatch.emit('authenticate', { token: mintToken({ userId: 'u1' }, { expiresIn: 60 }), userId: 'u2', timestamp: Date.now() });
-      expect((await nextEvent(mismatch, 'auth_failed')).reason).toBe('User ID mismatch');
+      const mismatch = openClient(own.url);
+      await mismatch.connected();
+      mismatch.socket.emit('authenticate', { token: mintToken({ userId: 'u1' }, { expiresIn: 60 }), userId: 'u2', timestamp: Date.now() });
+      expect((await mismatch.next('auth_failed')).reason).toBe('User ID mismatch');
 
       expect((await silentFailed).reason).toBe('Authentication timeout');
 
-      const second = createClient(own.url, { token: mintToken({ userId: 'crowd', accountIds: [ACCOUNT] }, { expiresIn: 60 }) });
-      await nextEvent(second, 'auth_success');
-      const third = createClient(own.url, { token: mintToken({ userId: 'crowd', accountIds: [ACCOUNT] }, { expiresIn: 60 }) });
-      expect((await connectError(third)).message).toBe('Too many connections');
+      const second = openClient(own.url, { token: mintToken({ userId: 'crowd', accountIds: [ACCOUNT] }, { expiresIn: 60 }) });
+      await second.next('auth_success');
+      const third = openClient(own.url, { token: mintToken({ userId: 'crowd', accountIds: [ACCOUNT] }, { expiresIn: 60 }) });
+      expect((await third.next('connect_error')).message).toBe('Too many connections');
 
       expect(await failures()).toEqual(Object.fromEntries(REASONS.map((reason) => [reason, 1])));
     } finally {
-      closeAllClients();
+      closeClients();
       await own.stop();
     }
   });
@@ -187,17 +178,16 @@ describe('instantchat_webhook_to_emit_seconds', () => {
   it('when a webhook is delivered, then the histogram has an observation; rejected webhooks add none', async () => {
     const srv = await startServer();
     try {
-      const socket = await subscribedClient(srv.url, { userId: 'h', accountIds: [ACCOUNT] }, ['comments']);
-      const received = collect(socket);
+      const socket = await authedClient(srv.url, { userId: 'h', accountIds: [ACCOUNT] }, { subscribe: ['comments'] });
       expect((await postSigned(srv.url, JSON.stringify(flatEvent()), 'wrong-secret')).status).toBe(401);
       const afterRejected = await scrape(srv);
       expect(sample(afterRejected, 'instantchat_webhook_to_emit_seconds_count')).toBe(0);
 
       const event = flatEvent();
-      const arrived = nextEvent(socket, 'webhook_event');
+      const arrived = socket.next('webhook_event');
       expect((await postFlat(srv.url, event)).status).toBe(200);
       await arrived;
-      expect(received.map((n) => n.id)).toEqual([event.id]);
+      expect(socket.deliveries().map((n) => n.id)).toEqual([event.id]);
 
       const text = await scrape(srv);
       expect(sample(text, 'instantchat_webhook_to_emit_seconds_count')).toBe(1);
@@ -207,7 +197,7 @@ describe('instantchat_webhook_to_emit_seconds', () => {
       expect(sum).toBeLessThan(1);
       expect(sample(text, 'instantchat_notifications_published_total', { event_type: 'comments' })).toBe(1);
     } finally {
-      closeAllClients();
+      closeClients();
       await srv.stop();
     }
   });

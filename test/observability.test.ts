@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/observability/logger.js';
 import { createNotificationServer, type NotificationServer } from '../src/server/notification-server.js';
-import { ACCOUNT_A, authedClient, closeClients, unauthenticatedClient } from './helpers/realtime.js';
+import { ACCOUNT_A, authedClient, closeClients, unauthenticatedClient } from './helpers/clients.js';
 import { testConfig } from './helpers/server.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
 

@@ -1,18 +1,13 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { closeAllClients, connectError, createClient, nextEvent, request } from './helpers/clients.js';
-import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
+import { closeClients, openClient } from './helpers/clients.js';
 import { redisAvailable, startRedis } from './helpers/redis.js';
+import { spawnServer, TEST_APP_SECRET, TEST_JWT_SECRET, testEnv, type SpawnedServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 
-const SECRETS = {
-  NODE_ENV: 'production',
-  JWT_SECRET: 'process-test-jwt-secret-0123456789',
-  INSTAGRAM_APP_SECRET: 'process-test-app-secret',
-  INSTAGRAM_WEBHOOK_VERIFY_TOKEN: 'process-test-verify-token',
-  LOG_LEVEL: 'warn',
-};
+/** Production, with the test secrets (long enough for it) and its own per-IP connect limit. */
+const PRODUCTION = testEnv({ NODE_ENV: 'production', LOG_LEVEL: 'warn', CONNECT_RATE_LIMIT: undefined });
 
 /** Starts a signed webhook POST and sends only the first half of its body: an in-flight request. */
 function halfSentWebhook(url: string, secret: string) {
@@ -50,27 +45,21 @@ function halfSentWebhook(url: string, secret: string) {
 describe('the real process', () => {
   let proc: SpawnedServer | undefined;
   afterEach(async () => {
-    closeAllClients();
-    if (proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null) {
-      proc.child.kill('SIGKILL');
-      await proc.exited;
-    }
+    closeClients();
+    await proc?.stop();
     proc = undefined;
   });
 
   it('on SIGTERM: readiness turns 503 at once, in-flight requests finish and are delivered, then sockets get server_shutdown, exit 0', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '0' });
-    await waitForOk(`${proc.url}/healthz`);
+    proc = await spawnServer({ ...PRODUCTION, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '0' }, { waitFor: '/healthz' });
     expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
 
-    const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: SECRETS.JWT_SECRET });
-    const socket = createClient(proc.url, { token });
-    await nextEvent(socket, 'auth_success', 5000);
-    await request(socket, 'subscribe', { eventTypes: ['comments'] });
-    const received: string[] = [];
-    socket.on('webhook_event', (n) => received.push(n.id));
-    const shutdownNotice = nextEvent(socket, 'server_shutdown', 8000);
-    const inFlight = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
+    const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: TEST_JWT_SECRET });
+    const socket = openClient(proc.url, { token });
+    await socket.next('auth_success', 5000);
+    await socket.request('subscribe', { eventTypes: ['comments'] });
+    const shutdownNotice = socket.next('server_shutdown', 8000);
+    const inFlight = halfSentWebhook(proc.url, TEST_APP_SECRET);
     await inFlight.started;
 
     proc.child.kill('SIGTERM');
@@ -79,29 +68,28 @@ describe('the real process', () => {
     const ready = await fetch(`${proc.url}/readyz`);
     expect(await ready.json()).toEqual({ status: 'not_ready', reason: expect.any(String) });
     // A new webhook is refused with 503 so that Meta retries it elsewhere; new sockets are refused.
-    const late = await signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'drain-2', eventType: 'comments', accountId: '1' });
+    const late = await signedPost(proc.url, TEST_APP_SECRET, { id: 'drain-2', eventType: 'comments', accountId: '1' });
     expect(late.status).toBe(503);
     expect(await late.json()).toEqual({ error: 'not_ready', message: expect.any(String) });
-    const lateSocket = createClient(proc.url, { token });
-    expect((await connectError(lateSocket, 5000)).message).toBeTruthy();
+    const lateSocket = openClient(proc.url, { token });
+    expect((await lateSocket.next('connect_error', 5000)).message).toBeTruthy();
 
     // The request already in flight is accepted and delivered before the sockets are told to go.
     inFlight.finish();
     expect(await inFlight.response).toEqual({ status: 200, body: 'EVENT_RECEIVED' });
     expect(await shutdownNotice).toEqual({ reason: 'Server shutting down', timestamp: expect.any(Number) });
-    expect(received).toEqual(['drain-1']);
+    expect(socket.deliveredIds()).toEqual(['drain-1']);
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
     expect(exit.afterMs).toBeLessThan(8000);
   });
 
   it('a stalled upload is refused with 503 and cut, not waited for: sockets are told, the process exits 0 within SHUTDOWN_TIMEOUT_MS', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '4000', SHUTDOWN_DELAY_MS: '0' });
-    await waitForOk(`${proc.url}/healthz`);
-    const socket = createClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: SECRETS.JWT_SECRET }) });
-    await nextEvent(socket, 'auth_success', 5000);
-    const notice = nextEvent(socket, 'server_shutdown', 5000);
-    const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
+    proc = await spawnServer({ ...PRODUCTION, SHUTDOWN_TIMEOUT_MS: '4000', SHUTDOWN_DELAY_MS: '0' }, { waitFor: '/healthz' });
+    const socket = openClient(proc.url, { token: mintToken({ userId: 'u1' }, { expiresIn: 60, secret: TEST_JWT_SECRET }) });
+    await socket.next('auth_success', 5000);
+    const notice = socket.next('server_shutdown', 5000);
+    const stuck = halfSentWebhook(proc.url, TEST_APP_SECRET);
     await stuck.started;
     proc.child.kill('SIGTERM');
 
@@ -114,26 +102,24 @@ describe('the real process', () => {
   });
 
   it('SHUTDOWN_DELAY_MS: after SIGTERM readiness is 503 while webhooks and new sockets are still served; then the drain; SIGINT skips the delay', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '1500' });
-    await waitForOk(`${proc.url}/healthz`);
-    const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: SECRETS.JWT_SECRET });
+    proc = await spawnServer({ ...PRODUCTION, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '1500' }, { waitFor: '/healthz' });
+    const token = mintToken({ userId: 'u1', accountIds: ['*'] }, { expiresIn: 60, secret: TEST_JWT_SECRET });
     proc.child.kill('SIGTERM');
     await waitForStatus(`${proc.url}/readyz`, 503);
     expect(await (await fetch(`${proc.url}/readyz`)).json()).toEqual({ status: 'not_ready', reason: 'shutting_down' });
     // Still serving as before: a load balancer that has not noticed yet loses nothing.
-    const during = await signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'delay-1', eventType: 'comments', accountId: '1' });
+    const during = await signedPost(proc.url, TEST_APP_SECRET, { id: 'delay-1', eventType: 'comments', accountId: '1' });
     expect(during.status).toBe(200);
-    const socket = createClient(proc.url, { token });
-    expect(await nextEvent(socket, 'auth_success', 3000)).toMatchObject({ userId: 'u1' });
-    const notice = nextEvent(socket, 'server_shutdown', 5000);
+    const socket = openClient(proc.url, { token });
+    expect(await socket.next('auth_success', 3000)).toMatchObject({ userId: 'u1' });
+    const notice = socket.next('server_shutdown', 5000);
     // Then the drain: the socket is told, the process ends cleanly, after the delay.
     expect(await notice).toMatchObject({ reason: 'Server shutting down' });
     const exit = await proc.exited;
     expect(exit.code).toBe(0);
     expect(exit.afterMs).toBeGreaterThanOrEqual(1400);
 
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '5000' });
-    await waitForOk(`${proc.url}/healthz`);
+    proc = await spawnServer({ ...PRODUCTION, SHUTDOWN_TIMEOUT_MS: '8000', SHUTDOWN_DELAY_MS: '5000' }, { waitFor: '/healthz' });
     proc.child.kill('SIGINT');
     const quick = await proc.exited;
     expect(quick.code).toBe(0);
@@ -145,12 +131,12 @@ describe('the real process', () => {
     async () => {
       const redis = await startRedis();
       try {
-        proc = await spawnServer({ ...SECRETS, LOG_LEVEL: 'info', REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '1500', SHUTDOWN_DELAY_MS: '0' });
+        proc = await spawnServer({ ...PRODUCTION, LOG_LEVEL: 'info', REDIS_URL: redis.url, SHUTDOWN_TIMEOUT_MS: '1500', SHUTDOWN_DELAY_MS: '0' });
         await waitForStatus(`${proc.url}/readyz`, 200, 10_000);
         // Positive control: Redis answers, the webhook is accepted.
-        expect((await signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'ok-1', eventType: 'comments', accountId: '1' })).status).toBe(200);
+        expect((await signedPost(proc.url, TEST_APP_SECRET, { id: 'ok-1', eventType: 'comments', accountId: '1' })).status).toBe(200);
         redis.freeze();
-        const stuck = signedPost(proc.url, SECRETS.INSTAGRAM_APP_SECRET, { id: 'stuck-1', eventType: 'comments', accountId: '1' }).catch(
+        const stuck = signedPost(proc.url, TEST_APP_SECRET, { id: 'stuck-1', eventType: 'comments', accountId: '1' }).catch(
           () => undefined,
         );
         await new Promise((r) => setTimeout(r, 200));
@@ -170,9 +156,8 @@ describe('the real process', () => {
   );
 
   it('a second signal during the drain exits 1 at once', async () => {
-    proc = await spawnServer({ ...SECRETS, SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DELAY_MS: '0' });
-    await waitForOk(`${proc.url}/healthz`);
-    const stuck = halfSentWebhook(proc.url, SECRETS.INSTAGRAM_APP_SECRET);
+    proc = await spawnServer({ ...PRODUCTION, SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_DELAY_MS: '0' }, { waitFor: '/healthz' });
+    const stuck = halfSentWebhook(proc.url, TEST_APP_SECRET);
     stuck.response.catch(() => undefined);
     await stuck.started;
     proc.child.kill('SIGTERM');
@@ -185,7 +170,7 @@ describe('the real process', () => {
   });
 
   it('in production, refuses a development secret with one line naming it and exit code 1', async () => {
-    proc = await spawnServer({ ...SECRETS, JWT_SECRET: 'dev-only-jwt-secret-change-me' });
+    proc = await spawnServer({ ...PRODUCTION, JWT_SECRET: 'dev-only-jwt-secret-change-me' });
     const exit = await proc.exited;
     expect(exit.code).toBe(1);
     expect(proc.output().trim()).toBe(
@@ -194,15 +179,14 @@ describe('the real process', () => {
   });
 
   it('refuses a malformed value (PORT=abc) with exit code 1', async () => {
-    proc = await spawnServer({ ...SECRETS, PORT: 'abc' });
+    proc = await spawnServer({ ...PRODUCTION, PORT: 'abc' });
     const exit = await proc.exited;
     expect(exit.code).toBe(1);
     expect(proc.output()).toMatch(/^Invalid configuration: PORT: /);
   });
 
   it('with no secrets and no NODE_ENV, starts on development defaults and warns about them', async () => {
-    proc = await spawnServer({});
-    await waitForOk(`${proc.url}/healthz`);
+    proc = await spawnServer({}, { waitFor: '/healthz' });
     const log = proc.output();
     expect(log).toContain('using development defaults for secrets');
     expect(log).not.toContain('dev-only-jwt-secret-change-me');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification } from '../src/notifications/notification.js';
-import { bounded, closeAllClients, createClient, nextEvent, request, type TestSocket } from './helpers/clients.js';
+import { bounded, closeClients, openClient } from './helpers/clients.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
 import { closeSdkClients, sdkClient } from './helpers/sdk-client.js';
 import { startServer, type RunningServer } from './helpers/server.js';
@@ -40,7 +40,7 @@ describe.each([
   });
 
   afterAll(async () => {
-    closeAllClients();
+    closeClients();
     await srv?.stop();
     await redis?.stop();
   });
@@ -49,11 +49,12 @@ describe.each([
     'when the transport drops again and again and the session is recovered each time, then every notification answered 200 reaches the socket, once',
     async () => {
       const userId = `recovery-load-${clustered ? 'cluster' : 'single'}`;
-      const socket: TestSocket = createClient(srv.url, { reconnecting: true, token: mintToken({ userId, accountIds: [ACCOUNT] }, { expiresIn: 600 }) });
+      const client = openClient(srv.url, { reconnecting: true, token: mintToken({ userId, accountIds: [ACCOUNT] }, { expiresIn: 600 }) });
+      const socket = client.socket;
       const received: Notification[] = [];
       socket.on('webhook_event', (n) => received.push(n));
-      await nextEvent(socket, 'auth_success');
-      await request(socket, 'subscribe', { eventTypes: ['comments'] });
+      await client.next('auth_success');
+      await client.request('subscribe', { eventTypes: ['comments'] });
 
       // The stream: SENDERS loops posting one webhook after the other until told to stop.
       const accepted: string[] = [];
@@ -98,7 +99,7 @@ describe.each([
       }
       // The end is known once a last one has arrived.
       const last = flatEvent({ accountId: ACCOUNT });
-      const arrived = nextEvent(socket, 'webhook_event', 5000);
+      const arrived = client.next('webhook_event', 5000);
       expect((await postFlat(srv.url, last)).status).toBe(200);
       accepted.push(last.id as string);
       await arrived;

@@ -1,16 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification } from '../src/notifications/notification.js';
-import {
-  bounded,
-  closeAllClients,
-  connected,
-  createClient,
-  disconnected,
-  nextEvent,
-  request,
-  type TestSocket,
-} from './helpers/clients.js';
+import { bounded, closeClients, openClient, type TestClient } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
@@ -22,12 +13,8 @@ const B = '17841400000000002';
 let nextUser = 0;
 const newUser = () => `recovery-user-${++nextUser}`;
 
-const recovering = new Set<TestSocket>();
-
-function recoveringClient(url: string, token?: string): TestSocket {
-  const socket = createClient(url, { reconnecting: true, ...(token !== undefined && { token }) });
-  recovering.add(socket);
-  return socket;
+function recoveringClient(url: string, token?: string): TestClient {
+  return openClient(url, { reconnecting: true, ...(token !== undefined && { token }) });
 }
 
 const tokenFor = (userId: string, accountIds: unknown = [A], expiresIn = 3600) =>
@@ -42,17 +29,17 @@ async function readyClient(url: string, path: AuthPath, options: { token?: strin
   const socket = recoveringClient(url, path === 'handshake' ? token : undefined);
   const received: Notification[] = [];
   let authSuccesses = 0;
-  socket.on('webhook_event', (n) => received.push(n));
-  socket.on('auth_success', () => authSuccesses++);
+  socket.socket.on('webhook_event', (n) => received.push(n));
+  socket.socket.on('auth_success', () => authSuccesses++);
   if (path === 'handshake') {
-    await nextEvent(socket, 'auth_success');
+    await socket.next('auth_success');
   } else {
-    await connected(socket);
-    expect(await request(socket, 'authenticate', { token, userId, timestamp: Date.now() })).toMatchObject({
+    await socket.connected();
+    expect(await socket.request('authenticate', { token, userId, timestamp: Date.now() })).toMatchObject({
       message: 'Authentication successful',
     });
   }
-  await request(socket, 'subscribe', { eventTypes: ['comments', 'messages'] });
+  await socket.request('subscribe', { eventTypes: ['comments', 'messages'] });
   return { socket, userId, received, authSuccesses: () => authSuccesses };
 }
 
@@ -67,29 +54,29 @@ function serverDisconnect(srv: RunningServer, socketId: string): Promise<void> {
  * Drops the transport as a network failure would: the server sees `transport close` and keeps the session. The
  * client's automatic reconnection is held until `comeBack`, so that what a test publishes meanwhile is certainly missed.
  */
-async function goDown(srv: RunningServer, socket: TestSocket): Promise<void> {
-  const gone = Promise.all([serverDisconnect(srv, socket.id as string), disconnected(socket)]);
-  socket.io.reconnection(false);
-  socket.io.engine.close();
+async function goDown(srv: RunningServer, client: TestClient): Promise<void> {
+  const gone = Promise.all([serverDisconnect(srv, client.id), client.disconnected()]);
+  client.socket.io.reconnection(false);
+  client.socket.io.engine.close();
   await gone;
 }
 
 /** Reconnects with the session id and offset the client kept, as its backoff timer would. */
-async function comeBack(socket: TestSocket): Promise<void> {
-  socket.io.reconnection(true);
-  const back = connected(socket);
-  socket.connect();
+async function comeBack(client: TestClient): Promise<void> {
+  client.socket.io.reconnection(true);
+  const back = client.connected();
+  client.socket.connect();
   await back;
 }
 
-async function dropTransport(srv: RunningServer, socket: TestSocket, whileDown: () => Promise<unknown>): Promise<void> {
+async function dropTransport(srv: RunningServer, socket: TestClient, whileDown: () => Promise<unknown>): Promise<void> {
   await goDown(srv, socket);
   await whileDown();
   await comeBack(socket);
 }
 
 /** Drops the transport and lets the client reconnect on its own. */
-async function dropAndAutoReconnect(srv: RunningServer, socket: TestSocket): Promise<void> {
+async function dropAndAutoReconnect(srv: RunningServer, { socket }: TestClient): Promise<void> {
   const back = bounded(new Promise<void>((resolve) => socket.once('connect', resolve)), 'the reconnection');
   const serverGone = serverDisconnect(srv, socket.id as string);
   socket.io.engine.close();
@@ -117,9 +104,7 @@ async function closeClientsAndDrain(srv: RunningServer): Promise<void> {
   const gone = serverSockets.map(
     (s) => new Promise<void>((resolve) => (s.connected ? s.once('disconnect', () => resolve()) : resolve())),
   );
-  for (const socket of recovering) socket.disconnect();
-  recovering.clear();
-  closeAllClients();
+  closeClients();
   await bounded(Promise.all(gone), 'the server to see every client go');
 }
 
@@ -142,7 +127,7 @@ describe('Socket.IO connection state recovery', () => {
       const client = await readyClient(srv.url, path);
       const { socket } = client;
       // Positive control before the drop: a live event arrives.
-      const liveArrived = nextEvent(socket, 'webhook_event');
+      const liveArrived = socket.next('webhook_event');
       const [live] = await publish(srv.url, [flatEvent({ accountId: A })]);
       await liveArrived;
       expect(client.received.map((n) => n.id)).toEqual([live]);
@@ -164,18 +149,18 @@ describe('Socket.IO connection state recovery', () => {
         ]);
       });
 
-      expect(socket.recovered).toBe(true);
+      expect(socket.socket.recovered).toBe(true);
       expect(socket.id).toBe(idBefore);
       // Replayed packets are emitted before `connect`: they are all here already, exactly once, in order.
       expect(client.received.map((n) => n.id)).toEqual([live, ...missed]);
 
       // Still authenticated and still subscribed, without a second auth_success.
-      expect(await request(socket, 'get_subscriptions', {})).toMatchObject({
+      expect(await socket.request('get_subscriptions', {})).toMatchObject({
         status: 'connected',
         subscriptions: ['comments', 'messages'],
         accountIds: [A],
       });
-      const laterArrived = nextEvent(socket, 'webhook_event');
+      const laterArrived = socket.next('webhook_event');
       const [later] = await publish(srv.url, [flatEvent({ accountId: A })]);
       await laterArrived;
       const ids = client.received.map((n) => n.id);
@@ -196,11 +181,11 @@ describe('Socket.IO connection state recovery', () => {
 
       await dropAndAutoReconnect(srv, client.socket);
 
-      expect(client.socket.recovered).toBe(true);
-      expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({
+      expect(client.socket.socket.recovered).toBe(true);
+      expect(await client.socket.request('get_subscriptions', {})).toMatchObject({
         subscriptions: ['comments', 'messages'],
       });
-      const arrived = nextEvent(client.socket, 'webhook_event');
+      const arrived = client.socket.next('webhook_event');
       const [after] = await publish(srv.url, [flatEvent({ accountId: A })]);
       await arrived;
       expect(client.received.map((n) => n.id)).toEqual([after]);
@@ -212,10 +197,10 @@ describe('Socket.IO connection state recovery', () => {
   it('when a socket that never authenticated drops, then it comes back as a fresh, unauthenticated session', async () => {
     // The control of the offset trick: without any broadcast received, there is no offset to recover from.
     const socket = recoveringClient(srv.url);
-    await connected(socket);
+    await socket.connected();
     await dropAndAutoReconnect(srv, socket);
-    expect(socket.recovered).toBe(false);
-    expect(await request(socket, 'get_subscriptions', {})).toMatchObject({ code: 'not_authenticated' });
+    expect(socket.socket.recovered).toBe(false);
+    expect(await socket.request('get_subscriptions', {})).toMatchObject({ code: 'not_authenticated' });
     expect(srv.server.hub.registry.size).toBe(1);
   });
 
@@ -228,16 +213,16 @@ describe('Socket.IO connection state recovery', () => {
       missedB = await publish(srv.url, [flatEvent({ accountId: B })]);
       missedA = await publish(srv.url, [flatEvent({ accountId: A })]);
     });
-    expect(client.socket.recovered).toBe(true);
+    expect(client.socket.socket.recovered).toBe(true);
     expect(client.received.map((n) => n.id)).toEqual(missedA);
 
     // Live after recovery: B first, then A; A arriving proves B would have arrived before it.
-    const arrived = nextEvent(client.socket, 'webhook_event');
+    const arrived = client.socket.next('webhook_event');
     const [liveB, liveA] = await publish(srv.url, [flatEvent({ accountId: B }), flatEvent({ accountId: A })]);
     await arrived;
     expect(client.received.map((n) => n.id)).toEqual([...missedA, liveA]);
     expect([...missedB, liveB].some((id) => client.received.some((n) => n.id === id))).toBe(false);
-    expect(await request(client.socket, 'get_history', { accountIds: [B] })).toMatchObject({
+    expect(await client.socket.request('get_history', { accountIds: [B] })).toMatchObject({
       code: 'forbidden_account',
     });
   });
@@ -246,13 +231,13 @@ describe('Socket.IO connection state recovery', () => {
     const userId = newUser();
     const token = mintToken({ userId, accountIds: [A], exp: (Date.now() + 1000) / 1000 });
     const client = await readyClient(srv.url, 'authenticate event', { userId, token });
-    const authFailed = nextEvent(client.socket, 'auth_failed', 4000);
+    const authFailed = client.socket.next('auth_failed', 4000);
 
     await dropAndAutoReconnect(srv, client.socket);
-    const gone = disconnected(client.socket, 4000);
-    expect(client.socket.recovered).toBe(true);
+    const gone = client.socket.disconnected(4000);
+    expect(client.socket.socket.recovered).toBe(true);
     // Positive control: authenticated until the expiry.
-    expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({ status: 'connected' });
+    expect(await client.socket.request('get_subscriptions', {})).toMatchObject({ status: 'connected' });
     expect(await authFailed).toMatchObject({ reason: 'Token expired' });
     expect(await gone).toBe('io server disconnect');
   });
@@ -268,11 +253,11 @@ describe('Socket.IO connection state recovery', () => {
       userId: refreshedUser,
       token: shortToken(refreshedUser),
     });
-    await request(refreshed.socket, 'authenticate', { token: tokenFor(refreshedUser), userId: refreshedUser });
+    await refreshed.socket.request('authenticate', { token: tokenFor(refreshedUser), userId: refreshedUser });
 
     const bothLive = Promise.all([
-      nextEvent(expiring.socket, 'webhook_event'),
-      nextEvent(refreshed.socket, 'webhook_event'),
+      expiring.socket.next('webhook_event'),
+      refreshed.socket.next('webhook_event'),
     ]);
     const [live] = await publish(srv.url, [flatEvent({ accountId: A })]);
     await bothLive;
@@ -285,11 +270,11 @@ describe('Socket.IO connection state recovery', () => {
     await delay(Math.max(0, expiresAt - Date.now() + 100));
     const missed = await publish(srv.url, [flatEvent({ accountId: A })]);
     // Connect, auth_failed and the disconnect may come in one read: listen before reconnecting.
-    const authFailed = nextEvent(expiring.socket, 'auth_failed');
-    const gone = disconnected(expiring.socket);
+    const authFailed = expiring.socket.next('auth_failed');
+    const gone = expiring.socket.next('disconnect');
     await Promise.all([comeBack(expiring.socket), comeBack(refreshed.socket)]);
 
-    expect(expiring.socket.recovered).toBe(true);
+    expect(expiring.socket.socket.recovered).toBe(true);
     expect(await authFailed).toMatchObject({ reason: 'Token expired' });
     expect(await gone).toBe('io server disconnect');
     // What was published after the expiry is not replayed to the expired session...
@@ -297,9 +282,9 @@ describe('Socket.IO connection state recovery', () => {
     expect(expiring.authSuccesses()).toBe(1);
     expect(await expiredFailures()).toBe(failuresBefore + 1);
     // ...while the refreshed one recovers with it, still subscribed.
-    expect(refreshed.socket.recovered).toBe(true);
+    expect(refreshed.socket.socket.recovered).toBe(true);
     expect(refreshed.received.map((n) => n.id)).toEqual([live, ...missed]);
-    expect(await request(refreshed.socket, 'get_subscriptions', {})).toMatchObject({
+    expect(await refreshed.socket.request('get_subscriptions', {})).toMatchObject({
       subscriptions: ['comments', 'messages'],
     });
     // Only the refreshed session is left, in the registry and in the gauge.
@@ -324,13 +309,13 @@ describe('past RECOVERY_WINDOW_MS', () => {
   it('when the client comes back too late, then it is a fresh session: authenticate again, missed events in get_history', async () => {
     const client = await readyClient(srv.url, 'authenticate event');
     const { socket, userId } = client;
-    const lastArrived = nextEvent(socket, 'webhook_event');
+    const lastArrived = socket.next('webhook_event');
     const [lastSeen] = await publish(srv.url, [flatEvent({ accountId: A })]);
     await lastArrived;
     expect(client.received.map((n) => n.id)).toEqual([lastSeen]);
     // Positive control on this server: a drop shorter than the window is recovered.
     await dropAndAutoReconnect(srv, socket);
-    expect(socket.recovered).toBe(true);
+    expect(socket.socket.recovered).toBe(true);
 
     let missed: string[] = [];
     await dropTransport(srv, socket, async () => {
@@ -342,16 +327,16 @@ describe('past RECOVERY_WINDOW_MS', () => {
       await delay(WINDOW_MS + 100);
     });
 
-    expect(socket.recovered).toBe(false);
+    expect(socket.socket.recovered).toBe(false);
     expect(client.received.map((n) => n.id)).toEqual([lastSeen]);
-    expect(await request(socket, 'get_subscriptions', {})).toMatchObject({ code: 'not_authenticated' });
+    expect(await socket.request('get_subscriptions', {})).toMatchObject({ code: 'not_authenticated' });
 
     const token = tokenFor(userId);
-    expect(await request(socket, 'authenticate', { token, userId, timestamp: Date.now() })).toMatchObject({ userId });
+    expect(await socket.request('authenticate', { token, userId, timestamp: Date.now() })).toMatchObject({ userId });
     expect(client.authSuccesses()).toBe(2);
     // Fresh: the subscriptions are gone too.
-    expect(await request(socket, 'get_subscriptions', {})).toMatchObject({ subscriptions: [] });
-    const history = await request(socket, 'get_history', { since: lastSeen });
+    expect(await socket.request('get_subscriptions', {})).toMatchObject({ subscriptions: [] });
+    const history = await socket.request('get_history', { since: lastSeen });
     expect(history).toMatchObject({ complete: true });
     expect((history.events as Notification[]).map((n) => n.id)).toEqual(missed);
     expect(srv.server.hub.registry.size).toBe(1);
@@ -359,12 +344,12 @@ describe('past RECOVERY_WINDOW_MS', () => {
 
   it('when a handshake-authenticated client comes back too late, then it is authenticated afresh from its handshake token', async () => {
     const client = await readyClient(srv.url, 'handshake');
-    const reauthenticated = nextEvent(client.socket, 'auth_success', 3000 + WINDOW_MS);
+    const reauthenticated = client.socket.next('auth_success', 3000 + WINDOW_MS);
     await dropTransport(srv, client.socket, () => delay(WINDOW_MS + 100));
-    expect(client.socket.recovered).toBe(false);
+    expect(client.socket.socket.recovered).toBe(false);
     await reauthenticated;
     expect(client.authSuccesses()).toBe(2);
-    expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({
+    expect(await client.socket.request('get_subscriptions', {})).toMatchObject({
       status: 'connected',
       subscriptions: [],
     });
@@ -387,7 +372,7 @@ describe('recovery with the token the client reconnects with', () => {
       token: mintToken({ userId, accountIds: [A], exp: expiresAt / 1000 }),
     });
     const failures: unknown[] = [];
-    client.socket.on('auth_failed', (f) => failures.push(f));
+    client.socket.socket.on('auth_failed', (f) => failures.push(f));
     const [live] = await publish(srv.url, [flatEvent({ accountId: A })]);
     await eventuallyReceived(client.received, live);
 
@@ -395,18 +380,18 @@ describe('recovery with the token the client reconnects with', () => {
     await delay(Math.max(0, expiresAt - Date.now() + 100));
     const missed = await publish(srv.url, [flatEvent({ accountId: A }), flatEvent({ accountId: A })]);
     // As a frontend does with `auth` as a function: the reconnection carries the token refreshed meanwhile.
-    client.socket.auth = { token: tokenFor(userId, [A], 60) };
+    client.socket.socket.auth = { token: tokenFor(userId, [A], 60) };
     await comeBack(client.socket);
 
-    expect(client.socket.recovered).toBe(true);
+    expect(client.socket.socket.recovered).toBe(true);
     await eventuallyReceived(client.received, missed.at(-1) as string);
     expect(client.received.map((n) => n.id)).toEqual([live, ...missed]);
     // Past the old expiry, still served: the fresh token is in effect.
-    expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({ subscriptions: ['comments', 'messages'] });
+    expect(await client.socket.request('get_subscriptions', {})).toMatchObject({ subscriptions: ['comments', 'messages'] });
     const [later] = await publish(srv.url, [flatEvent({ accountId: A })]);
     await eventuallyReceived(client.received, later);
     expect(failures).toEqual([]);
-    expect(client.socket.connected).toBe(true);
+    expect(client.socket.socket.connected).toBe(true);
   });
 
   it('when the client comes back with a narrower fresh token, then only what the new token entitles it to is replayed and delivered', async () => {
@@ -414,10 +399,10 @@ describe('recovery with the token the client reconnects with', () => {
     const client = await readyClient(srv.url, 'handshake', { userId, token: tokenFor(userId, [A, B], 30) });
     await goDown(srv, client.socket);
     const [forA, forB] = await publish(srv.url, [flatEvent({ accountId: A }), flatEvent({ accountId: B })]);
-    client.socket.auth = { token: tokenFor(userId, [A], 3600) };
+    client.socket.socket.auth = { token: tokenFor(userId, [A], 3600) };
     await comeBack(client.socket);
 
-    expect(client.socket.recovered).toBe(true);
+    expect(client.socket.socket.recovered).toBe(true);
     await eventuallyReceived(client.received, forA);
     const [laterB, laterA] = await publish(srv.url, [flatEvent({ accountId: B }), flatEvent({ accountId: A })]);
     await eventuallyReceived(client.received, laterA);
@@ -429,9 +414,9 @@ describe('recovery with the token the client reconnects with', () => {
     const userId = newUser();
     const client = await readyClient(srv.url, 'handshake', { userId });
     await goDown(srv, client.socket);
-    client.socket.auth = { token: tokenFor(newUser()) };
-    const failed = nextEvent(client.socket, 'auth_failed');
-    const gone = disconnected(client.socket);
+    client.socket.socket.auth = { token: tokenFor(newUser()) };
+    const failed = client.socket.next('auth_failed');
+    const gone = client.socket.next('disconnect');
     await comeBack(client.socket);
 
     expect(await failed).toMatchObject({ reason: 'User ID mismatch' });
@@ -445,15 +430,15 @@ describe('recovery with the token the client reconnects with', () => {
       userId,
       token: mintToken({ userId, accountIds: [A], exp: expiresAt / 1000 }),
     });
-    await request(client.socket, 'authenticate', { token: tokenFor(userId), userId });
+    await client.socket.request('authenticate', { token: tokenFor(userId), userId });
     await goDown(srv, client.socket);
     await delay(Math.max(0, expiresAt - Date.now() + 100));
     const [missed] = await publish(srv.url, [flatEvent({ accountId: A })]);
     await comeBack(client.socket);
 
-    expect(client.socket.recovered).toBe(true);
+    expect(client.socket.socket.recovered).toBe(true);
     await eventuallyReceived(client.received, missed);
-    expect(await request(client.socket, 'get_subscriptions', {})).toMatchObject({ status: 'connected' });
+    expect(await client.socket.request('get_subscriptions', {})).toMatchObject({ status: 'connected' });
   });
 });
 
@@ -472,13 +457,13 @@ describe('recovery and MAX_CONNECTIONS_PER_USER', () => {
     const second = await readyClient(srv.url, 'handshake', { userId: first.userId });
     expect(srv.server.hub.registry.countForUser(first.userId)).toBe(1);
 
-    const refused = nextEvent(first.socket, 'auth_failed');
+    const refused = first.socket.next('auth_failed');
     await comeBack(first.socket);
-    expect(first.socket.recovered).toBe(true);
+    expect(first.socket.socket.recovered).toBe(true);
     expect(await refused).toMatchObject({ reason: 'Too many connections' });
-    await disconnected(first.socket);
+    await first.socket.disconnected();
     // Positive control: the second session is untouched and still the only one.
-    expect(second.socket.connected).toBe(true);
+    expect(second.socket.socket.connected).toBe(true);
     expect(srv.server.hub.registry.countForUser(first.userId)).toBe(1);
   });
 });

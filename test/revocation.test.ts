@@ -2,14 +2,13 @@ import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isCoveredBy } from '../src/auth/revocations.js';
-import { ADMIN_TOKEN, knowEachOther, revokeUser } from './helpers/admin-api.js';
+import { knowEachOther, revokeUser } from './helpers/admin-api.js';
 import { everyPath, firstFrame, handshakeOutcome, onEveryPath, SUCCESS } from './helpers/auth-paths.js';
 import { printedToken, runCli } from './helpers/cli-run.js';
-import { bounded, closeAllClients, collect, connected, createClient, nextEvent, request as ask, subscribedClient, type TestSocket } from './helpers/clients.js';
-import { ACCOUNT_A, closeClients, eventually, publish } from './helpers/realtime.js';
+import { ACCOUNT_A, authedClient, bounded, closeClients, eventually, openClient, publish, type TestClient } from './helpers/clients.js';
 import { RecoveringClient } from './helpers/recovering-client.js';
 import { redisAvailable, startRedis, type RedisServer } from './helpers/redis.js';
-import { startServer, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
+import { startServer, TEST_ADMIN_TOKEN as ADMIN_TOKEN, TEST_JWT_SECRET, type RunningServer } from './helpers/server.js';
 import { counterValue } from './helpers/session-harness.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
@@ -49,21 +48,21 @@ async function wsClient(url: string, userId: string): Promise<WsTestClient> {
 }
 
 /** A Socket.IO client authenticated as `userId` through the `authenticate` event (token issued now). */
-async function eventAuthenticated(url: string, userId: string): Promise<TestSocket> {
-  const socket = createClient(url);
-  await connected(socket);
-  await ask(socket, 'authenticate', { token: mintToken({ userId, accountIds: [ACCOUNT_A] }, { expiresIn: 3600 }), userId, timestamp: Date.now() });
+async function eventAuthenticated(url: string, userId: string): Promise<TestClient> {
+  const socket = openClient(url);
+  await socket.connected();
+  await socket.request('authenticate', { token: mintToken({ userId, accountIds: [ACCOUNT_A] }, { expiresIn: 3600 }), userId, timestamp: Date.now() });
   return socket;
 }
 
 /** Asserts a Socket.IO client was told `Session revoked`, then disconnected by the server. */
-async function expectRevoked(socket: TestSocket, told: Promise<{ reason: string }>, gone: Promise<string>) {
+async function expectRevoked(socket: TestClient, told: Promise<{ reason: string }>, gone: Promise<string>) {
   expect(await bounded(told, 'auth_failed')).toMatchObject({ reason: REVOKED, timestamp: expect.any(Number) });
   expect(await bounded(gone, 'the disconnect')).toBe('io server disconnect');
-  expect(socket.connected).toBe(false);
+  expect(socket.socket.connected).toBe(false);
 }
 
-const awaitDisconnect = (socket: TestSocket) => new Promise<string>((resolve) => socket.once('disconnect', resolve));
+const awaitDisconnect = (socket: TestClient) => new Promise<string>((resolve) => socket.socket.once('disconnect', resolve));
 
 /** Asserts a raw WebSocket client got `auth_failed {reason: "Session revoked"}`, then close 1008. */
 async function expectWsRevoked(client: WsTestClient) {
@@ -74,7 +73,6 @@ async function expectWsRevoked(client: WsTestClient) {
 function closeEverything(): void {
   for (const client of wsClients.splice(0)) client.close();
   closeClients();
-  closeAllClients();
 }
 
 describe('POST /api/admin/users/:userId/revoke on one instance', () => {
@@ -92,17 +90,17 @@ describe('POST /api/admin/users/:userId/revoke on one instance', () => {
   it('when a user is revoked, then each of its connections on both transports is told "Session revoked" and closed (raw WebSocket: 1008), counted; other users stay', async () => {
     const alice = newUser('alice');
     const bob = newUser('bob');
-    const viaHandshake = await subscribedClient(srv.url, { userId: alice, accountIds: [ACCOUNT_A] }, ['comments']);
+    const viaHandshake = await authedClient(srv.url, { userId: alice, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
     const viaEvent = await eventAuthenticated(srv.url, alice);
     const raw = await wsClient(srv.url, alice);
-    const bystander = await subscribedClient(srv.url, { userId: bob, accountIds: [ACCOUNT_A] }, ['comments']);
+    const bystander = await authedClient(srv.url, { userId: bob, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
     const bystanderRaw = await wsClient(srv.url, bob);
     const before = {
       socketio: await metric(srv, 'instantchat_disconnects_total', { transport: 'socketio', reason: 'revoked' }),
       websocket: await metric(srv, 'instantchat_disconnects_total', { transport: 'websocket', reason: 'revoked' }),
       failures: await metric(srv, 'instantchat_auth_failures_total', { reason: 'session_revoked' }),
     };
-    const told = [viaHandshake, viaEvent].map((s) => nextEvent(s, 'auth_failed'));
+    const told = [viaHandshake, viaEvent].map((s) => s.next('auth_failed'));
     const gone = [viaHandshake, viaEvent].map(awaitDisconnect);
 
     const answer = await revoke(srv, alice);
@@ -117,9 +115,8 @@ describe('POST /api/admin/users/:userId/revoke on one instance', () => {
     expect(await metric(srv, 'instantchat_auth_failures_total', { reason: 'session_revoked' })).toBe(before.failures + 3);
 
     // Positive control: bob's connections are untouched and still receive.
-    const received = collect(bystander);
     const event = await publish(srv.url, { accountId: ACCOUNT_A });
-    await eventually(() => received.some((n) => n.id === event.id), 3000, 'the bystander delivery');
+    await eventually(() => bystander.deliveries().some((n) => n.id === event.id), 3000, 'the bystander delivery');
     bystanderRaw.send({ type: 'heartbeat', timestamp: Date.now(), clientId: 'x' });
     expect(await bystanderRaw.next('heartbeat_response')).toMatchObject({ serverTime: expect.any(String) });
   });
@@ -141,10 +138,10 @@ describe('POST /api/admin/users/:userId/revoke on one instance', () => {
   it('when a connected client re-authenticates with an old token after the revocation, then "Session revoked" and the disconnect', async () => {
     const dave = newUser('dave');
     const answer = await revoke(srv, dave);
-    const socket = createClient(srv.url, { token: tokenIssuedAfter(dave, answer.answeredAt) });
-    await nextEvent(socket, 'auth_success');
+    const socket = openClient(srv.url, { token: tokenIssuedAfter(dave, answer.answeredAt) });
+    await socket.next('auth_success');
     const gone = awaitDisconnect(socket);
-    const reply = await ask(socket, 'authenticate', { token: tokenIssuedAt(dave, nowSeconds() - 60), userId: dave, timestamp: Date.now() });
+    const reply = await socket.request('authenticate', { token: tokenIssuedAt(dave, nowSeconds() - 60), userId: dave, timestamp: Date.now() });
     expect(reply).toMatchObject({ reason: REVOKED });
     expect(await bounded(gone, 'the disconnect')).toBe('io server disconnect');
   });
@@ -169,23 +166,23 @@ describe('POST /api/admin/users/:userId/revoke on one instance', () => {
     expect(await away.comeBack()).toBe(REVOKED);
     expect(away.socket.connected).toBe(false);
 
-    const greeted = nextEvent(awayWithNewToken.socket, 'auth_success');
+    const greeted = awayWithNewToken.client.next('auth_success');
     expect(await awayWithNewToken.comeBack({ token: tokenIssuedAfter(erin, answer.answeredAt) })).toBe('connected');
     expect(awayWithNewToken.recovered).toBe(false);
     await greeted;
     // It connected afresh: no subscription, nothing replayed (get_history is there for what it missed).
-    expect(await ask(awayWithNewToken.socket, 'get_subscriptions', {})).toMatchObject({ subscriptions: [] });
+    expect(await awayWithNewToken.client.request('get_subscriptions', {})).toMatchObject({ subscriptions: [] });
     expect(awayWithNewToken.received).toEqual([]);
     for (const client of [away, awayWithNewToken, control]) client.close();
   });
 
   it('when the bearer is wrong, then 401 and nobody is disconnected; an unknown user answers disconnected 0', async () => {
     const gina = newUser('gina');
-    const socket = await subscribedClient(srv.url, { userId: gina, accountIds: [ACCOUNT_A] }, ['comments']);
+    const socket = await authedClient(srv.url, { userId: gina, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
     const refused = await revoke(srv, gina, 'wrong-token');
     expect(refused.status).toBe(401);
     expect(refused.body).toEqual({ error: 'unauthorized', message: expect.any(String) });
-    expect(await ask(socket, 'heartbeat', { timestamp: Date.now(), clientId: 'x' })).toMatchObject({ serverTime: expect.any(String) });
+    expect(await socket.request('heartbeat', { timestamp: Date.now(), clientId: 'x' })).toMatchObject({ serverTime: expect.any(String) });
     expect((await revoke(srv, newUser('nobody'))).body).toMatchObject({ disconnected: 0 });
     expect((await revoke(srv, 'x'.repeat(257))).status).toBe(400);
   });
@@ -268,11 +265,11 @@ describe.skipIf(!HAS_REDIS)('revocation across two instances sharing one Redis',
   it('when a user is revoked on A, then its connections on B (both transports) and on A are told and closed, and the answer counts them all', async () => {
     const kate = newUser('kate');
     const lee = newUser('lee');
-    const onB = await subscribedClient(b.url, { userId: kate, accountIds: [ACCOUNT_A] }, ['comments']);
+    const onB = await authedClient(b.url, { userId: kate, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
     const rawOnB = await wsClient(b.url, kate);
-    const onA = await subscribedClient(a.url, { userId: kate, accountIds: [ACCOUNT_A] }, ['comments']);
-    const bystander = await subscribedClient(b.url, { userId: lee, accountIds: [ACCOUNT_A] }, ['comments']);
-    const told = [onB, onA].map((s) => nextEvent(s, 'auth_failed'));
+    const onA = await authedClient(a.url, { userId: kate, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
+    const bystander = await authedClient(b.url, { userId: lee, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
+    const told = [onB, onA].map((s) => s.next('auth_failed'));
     const gone = [onB, onA].map(awaitDisconnect);
     const revokedOnB = await metric(b, 'instantchat_disconnects_total', { transport: 'socketio', reason: 'revoked' });
 
@@ -286,9 +283,8 @@ describe.skipIf(!HAS_REDIS)('revocation across two instances sharing one Redis',
     expect(await metric(b, 'instantchat_disconnects_total', { transport: 'socketio', reason: 'revoked' })).toBe(revokedOnB + 1);
 
     // Positive control: another user on B still receives what A publishes.
-    const received = collect(bystander);
     const event = await publish(a.url, { accountId: ACCOUNT_A });
-    await eventually(() => received.some((n) => n.id === event.id), 3000, 'the bystander delivery');
+    await eventually(() => bystander.deliveries().some((n) => n.id === event.id), 3000, 'the bystander delivery');
   });
 
   it('when a token issued before the revocation comes to either instance, or to B restarted, then "Session revoked"; a newer token works everywhere', async () => {
@@ -348,21 +344,21 @@ describe.skipIf(!HAS_REDIS)('revocation while Redis cannot be reached (cluster m
     const srv = await startServer({ REDIS_URL: redis.url, ADMIN_TOKEN });
     try {
       const pat = newUser('pat');
-      const connectedBefore = await subscribedClient(srv.url, { userId: pat, accountIds: [ACCOUNT_A] }, ['comments']);
+      const connectedBefore = await authedClient(srv.url, { userId: pat, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
       await redis.kill();
       await until(async () => (await request(srv.url).get('/readyz')).status === 503, 'readiness to follow Redis');
 
       const refused = await revoke(srv, pat);
       expect(refused.status).toBe(503);
       expect(refused.body).toEqual({ error: 'not_ready', message: expect.stringMatching(/not be recorded/) });
-      expect(connectedBefore.connected).toBe(true);
+      expect(connectedBefore.socket.connected).toBe(true);
       // A revoked user must not get in because the store cannot say so: nobody does.
       expect(await handshakeOutcome(srv.url, tokenIssuedAt(pat, nowSeconds()))).toBe('Authentication unavailable');
 
       await redis.restart();
       await until(async () => (await request(srv.url).get('/readyz')).status === 200, 'readiness to come back');
-      const connectedAfter = await subscribedClient(srv.url, { userId: pat, accountIds: [ACCOUNT_A] }, ['comments']);
-      const told = [connectedBefore, connectedAfter].map((s) => nextEvent(s, 'auth_failed'));
+      const connectedAfter = await authedClient(srv.url, { userId: pat, accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
+      const told = [connectedBefore, connectedAfter].map((s) => s.next('auth_failed'));
       expect(await revoke(srv, pat)).toMatchObject({ status: 200, body: { userId: pat, disconnected: 2 } });
       for (const notice of told) expect(await notice).toMatchObject({ reason: REVOKED });
     } finally {

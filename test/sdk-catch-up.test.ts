@@ -1,13 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientOptions } from '../client/src/index.js';
-import { closeAllClients } from './helpers/clients.js';
+import { ACCOUNT_A, ACCOUNT_B, closeClients } from './helpers/clients.js';
 import { closeSdkClients, sdkClient, type SdkRecorder } from './helpers/sdk-client.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
 
-const ACCOUNT_A = '17841400000000001';
-const ACCOUNT_B = '17841400000000002';
 
 const servers: RunningServer[] = [];
 const proxies: TcpProxy[] = [];
@@ -24,7 +22,7 @@ async function proxyTo(url: string): Promise<TcpProxy> {
 
 afterEach(async () => {
   await closeSdkClients();
-  closeAllClients();
+  closeClients();
   await Promise.all(proxies.splice(0).map((p) => p.close()));
   await Promise.all(servers.splice(0).map((s) => s.stop()));
 });

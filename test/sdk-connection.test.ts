@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientOptions } from '../client/src/index.js';
-import { closeAllClients, createClient, disconnected, nextEvent } from './helpers/clients.js';
+import { closeClients, openClient } from './helpers/clients.js';
 import { closeSdkClients, sdkClient, type SdkRecorder } from './helpers/sdk-client.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
@@ -22,7 +22,7 @@ async function server(env: Record<string, string> = {}): Promise<RunningServer> 
 
 afterEach(async () => {
   await closeSdkClients();
-  closeAllClients();
+  closeClients();
   await Promise.all(proxies.splice(0).map((p) => p.close()));
   await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
@@ -64,14 +64,14 @@ describe.each(TRANSPORTS)('the SDK over %s', (transport) => {
   it('when the token is about to expire, then it fetches a fresh one and re-authenticates the live connection, across several exp', async () => {
     const srv = await server();
     // Positive control: a client that does not refresh is told `Token expired` and disconnected at exp.
-    const bare = createClient(srv.url, { token: mintToken({ userId: 'eve', accountIds: ['*'] }, { expiresIn: 2 }) });
+    const bare = openClient(srv.url, { token: mintToken({ userId: 'eve', accountIds: ['*'] }, { expiresIn: 2 }) });
     const r = sdkClient(srv.url, { ...direct(transport), claims: { userId: 'eve', accountIds: ['*'] }, tokenSeconds: 2 });
     const authenticated: number[] = [];
     r.client.on('authenticated', () => authenticated.push(Date.now()));
     await r.reached('connected');
     const firstExp = Date.now() + 2000;
 
-    expect((await nextEvent(bare, 'auth_failed', 5000)).reason).toBe('Token expired');
+    expect((await bare.next('auth_failed', 5000)).reason).toBe('Token expired');
     // Well past the first token's exp, and re-authenticated at least twice on the same connection.
     await expect.poll(() => Date.now() > firstExp + 500 && authenticated.length >= 3, { timeout: 8000, interval: 50 }).toBe(true);
     await delivers(srv.url, r, 'after exp');
@@ -207,9 +207,9 @@ describe.each(TRANSPORTS)('heartbeats and server-decided disconnects over %s', (
 
   /** The SDK paces itself from `auth_success.heartbeatTimeoutMs`; a server that does not send it yet needs the option. */
   async function pacing(url: string): Promise<Partial<ClientOptions>> {
-    const probe = createClient(url, { token: mintToken({ userId: 'probe' }, { expiresIn: 60 }) });
-    const auth = (await nextEvent(probe, 'auth_success')) as { heartbeatTimeoutMs?: number };
-    probe.disconnect();
+    const probe = openClient(url, { token: mintToken({ userId: 'probe' }, { expiresIn: 60 }) });
+    const auth = (await probe.next('auth_success')) as { heartbeatTimeoutMs?: number };
+    probe.close();
     if (auth.heartbeatTimeoutMs !== undefined) return {};
     console.warn('auth_success has no heartbeatTimeoutMs on this server: the SDK is given heartbeatIntervalMs: 500 instead');
     return { heartbeatIntervalMs: 500 };
@@ -221,9 +221,9 @@ describe.each(TRANSPORTS)('heartbeats and server-decided disconnects over %s', (
     await r.reached('connected');
     // Positive control, twice in a row so that the SDK lives through several timeouts meanwhile.
     for (let i = 0; i < 2; i++) {
-      const bare = createClient(srv.url, { token: mintToken({ userId: `bare-${i}` }, { expiresIn: 60 }) });
-      await nextEvent(bare, 'auth_success');
-      expect(await disconnected(bare, 5000)).toBe('io server disconnect');
+      const bare = openClient(srv.url, { token: mintToken({ userId: `bare-${i}` }, { expiresIn: 60 }) });
+      await bare.next('auth_success');
+      expect(await bare.disconnected(5000)).toBe('io server disconnect');
     }
     await delivers(srv.url, r);
     expect(r.states).toEqual(['connecting', 'connected']);

@@ -1,7 +1,7 @@
 import type { Socket as NetSocket } from 'node:net';
 import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
-import { closeAllClients, createClient, nextEvent } from './helpers/clients.js';
+import { closeClients, openClient } from './helpers/clients.js';
 import { startServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient } from './helpers/ws-client.js';
@@ -18,8 +18,8 @@ describe('graceful stop', () => {
     'completes even when clients stopped reading (their close handshakes are cut after a short grace)',
     async () => {
       const srv = await startServer();
-      const io = createClient(srv.url, { token: mintToken({ userId: 'frozen-io' }, { expiresIn: 60 }) });
-      await nextEvent(io, 'auth_success');
+      const io = openClient(srv.url, { token: mintToken({ userId: 'frozen-io' }, { expiresIn: 60 }) });
+      await io.next('auth_success');
       const raw = new WsTestClient(srv.url);
       await raw.opened();
       raw.send({ type: 'heartbeat' });
@@ -27,7 +27,7 @@ describe('graceful stop', () => {
 
       // Positive control first: both are live and registered.
       expect(srv.server.hub.registry.size).toBe(2);
-      const engineWs = (io.io.engine.transport as unknown as { ws: unknown }).ws;
+      const engineWs = (io.socket.io.engine.transport as unknown as { ws: unknown }).ws;
       tcpOf(engineWs).pause();
       tcpOf(raw.ws).pause();
 
@@ -35,7 +35,7 @@ describe('graceful stop', () => {
       await srv.stop();
       expect(srv.server.hub.registry.size).toBe(0);
       raw.close();
-      closeAllClients();
+      closeClients();
     },
     10_000,
   );

@@ -1,8 +1,9 @@
 import type { Socket as NetSocket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectedClients, publishAsAdmin, startMeasuredServer, type MeasuredServer } from './helpers/measured-server.js';
+import { connectedClients, publishAsAdmin } from './helpers/admin-api.js';
+import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { describeUsage, measureUsage, type UsageDelta } from './helpers/process-usage.js';
-import { ACCOUNT_A, closeClients, openClient, type TestClient } from './helpers/realtime.js';
+import { ACCOUNT_A, closeClients, openClient, type TestClient } from './helpers/clients.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent } from './helpers/webhooks.js';
 import { WsTestClient, type WsFrame } from './helpers/ws-client.js';
@@ -58,18 +59,18 @@ const ioTcp = (client: TestClient): NetSocket =>
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('slow consumers of answers: a client that stops reading is disconnected at MAX_CLIENT_BUFFER_BYTES', () => {
-  let srv: MeasuredServer;
+  let srv: SpawnedServer;
   const paused: NetSocket[] = [];
   const wsClients: WsTestClient[] = [];
 
   beforeEach(async () => {
-    srv = await startMeasuredServer({
+    srv = await spawnMeasuredServer({
       MAX_CLIENT_BUFFER_BYTES: String(MAX_CLIENT_BUFFER_BYTES),
       SOCKET_EVENT_RATE_LIMIT: String(SOCKET_EVENT_RATE_LIMIT),
     });
     // Kept history: what every `get_history` answers with (the latest ANSWER_EVENTS).
     for (let i = 0; i < ANSWER_EVENTS; i++) {
-      await publishAsAdmin(srv.url, flatEvent({ accountId: ACCOUNT_A, comment: { text: String(i).repeat(CONTENT_BYTES) } }));
+      await publishAsAdmin(srv, flatEvent({ accountId: ACCOUNT_A, comment: { text: String(i).repeat(CONTENT_BYTES) } }));
     }
   });
 
@@ -81,7 +82,7 @@ describe('slow consumers of answers: a client that stops reading is disconnected
     await srv.stop();
   });
 
-  const isConnected = async (userId: string) => (await connectedClients(srv.url)).some((c) => c.userId === userId);
+  const isConnected = async (userId: string) => (await connectedClients(srv)).some((c) => c.userId === userId);
 
   /**
    * Sends `request()` in paced bursts until the server no longer lists `userId` as connected, or the bounds. Returns
@@ -175,7 +176,7 @@ describe('slow consumers of answers: a client that stops reading is disconnected
       const reader = await authed('reader');
       const { usage: readerUsage } = await measureUsage(srv.pid, async () => {
         for (let i = 0; i < READER_REQUESTS; i++) {
-          const answer = await reader.emitWithAck('get_history', HISTORY_REQUEST, ANSWER_TIMEOUT_MS);
+          const answer = await reader.request('get_history', HISTORY_REQUEST, ANSWER_TIMEOUT_MS);
           expect((answer as { events: unknown[] }).events).toHaveLength(ANSWER_EVENTS);
         }
       });

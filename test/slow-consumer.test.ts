@@ -1,7 +1,7 @@
 import type { Socket as NetSocket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../src/session/session.js';
-import { ACCOUNT_A, authedClient, closeClients, eventually, type TestClient } from './helpers/realtime.js';
+import { ACCOUNT_A, authedClient, closeClients, eventually, type TestClient } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startMeasuredServer, type MeasuredServer } from './helpers/measured-server.js';
+import { spawnMeasuredServer, type SpawnedServer } from './helpers/server.js';
 import { describeUsage, measureUsage, type UsageDelta } from './helpers/process-usage.js';
 import { closeProtocolConnections, ProtocolConnection, TRANSPORTS, type ServerMessage, type Transport } from './helpers/protocol-connection.js';
 import { mintToken } from './helpers/tokens.js';
@@ -69,11 +69,11 @@ const ANSWER_TYPES: Record<string, string[]> = {
 };
 
 describe.each(TRANSPORTS)('subscription churn on %s: a scope change has a bounded cost', (transport: Transport) => {
-  let srv: MeasuredServer;
+  let srv: SpawnedServer;
   const report: string[] = [];
 
   beforeAll(async () => {
-    srv = await startMeasuredServer();
+    srv = await spawnMeasuredServer();
   });
   afterEach(() => closeProtocolConnections());
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_BODY_DEADLINE_MS } from '../src/webhooks/body-deadline.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { bounded, closeAllClients } from './helpers/clients.js';
+import { bounded, closeClients } from './helpers/clients.js';
 import { destroyRawSockets, rawExchange, requestHead } from './helpers/raw-http.js';
 import { startServer, TEST_APP_SECRET, type RunningServer } from './helpers/server.js';
 import {
@@ -27,7 +27,7 @@ describe('a webhook body that trickles in', () => {
   });
   afterAll(async () => {
     destroyRawSockets();
-    closeAllClients();
+    closeClients();
     await srv.stop();
   });
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SKIP_REASONS, type SkipReason } from '../src/notifications/normalize/index.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createNotificationServer, type NotificationServer } from '../src/server/notification-server.js';
-import { closeAllClients } from './helpers/clients.js';
+import { closeClients } from './helpers/clients.js';
 import { testConfig } from './helpers/server.js';
 import { countDelta, expectOnlyThenControl, watcher, webhookCounts, type Deliveries } from './helpers/webhook-deliveries.js';
 import { flatEvent, postFlat, postSigned } from './helpers/webhooks.js';
@@ -43,7 +43,7 @@ describe('items of a signed webhook that deliver nothing are counted and logged 
     all = await watcher(url);
   });
   afterAll(async () => {
-    closeAllClients();
+    closeClients();
     await server.stop();
   });
 

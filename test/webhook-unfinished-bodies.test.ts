@@ -3,10 +3,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WEBHOOK_BODY_DEADLINE_MS } from '../src/webhooks/body-deadline.js';
 import { signatureHeader } from '../src/webhooks/signature.js';
 import { MAX_BODIES_QUEUED_PER_CLIENT, MAX_BODIES_READ_PER_CLIENT } from '../src/webhooks/unfinished-bodies.js';
-import { bounded, closeAllClients } from './helpers/clients.js';
-import { spawnServer, waitForOk, type SpawnedServer } from './helpers/process.js';
+import { bounded, closeClients } from './helpers/clients.js';
 import { destroyRawSockets, rawExchange, requestHead, type RawExchange, type RawResponse } from './helpers/raw-http.js';
-import { startServer, TEST_APP_SECRET, type RunningServer } from './helpers/server.js';
+import { spawnServer, startServer, TEST_APP_SECRET, testEnv, type RunningServer, type SpawnedServer } from './helpers/server.js';
 import { countDelta, watcher, webhookCounts } from './helpers/webhook-deliveries.js';
 import { flatEvent } from './helpers/webhooks.js';
 
@@ -42,19 +41,11 @@ describe('concurrent unfinished webhook bodies from one client address', () => {
   describe('150 connections from one address, each sending 999 999 of a declared 1 000 000 bytes (the real process)', () => {
     let proc: SpawnedServer;
     beforeAll(async () => {
-      proc = await spawnServer({
-        NODE_ENV: 'production',
-        JWT_SECRET: 'unfinished-bodies-jwt-secret-0123456789',
-        INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-        INSTAGRAM_WEBHOOK_VERIFY_TOKEN: 'unfinished-bodies-verify-token',
-        LOG_LEVEL: 'error',
+      proc = await spawnServer(testEnv({ NODE_ENV: 'production', LOG_LEVEL: 'error', CONNECT_RATE_LIMIT: undefined }), {
+        waitFor: '/healthz',
       });
-      await waitForOk(`${proc.url}/healthz`);
     });
-    afterAll(async () => {
-      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-      await proc.exited;
-    });
+    afterAll(() => proc.stop());
 
     /** The server's own memory, as an operator's Prometheus reads it. */
     async function memory(): Promise<{ rss: number; external: number }> {
@@ -122,7 +113,7 @@ describe('concurrent unfinished webhook bodies from one client address', () => {
       srv = await startServer({ DEMO_PAGE: 'false', TRUST_PROXY: 'true' });
     });
     afterAll(async () => {
-      closeAllClients();
+      closeClients();
       await srv.stop();
     });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryDedupeStore, type DedupeStore } from '../src/notifications/dedupe.js';
 import { createPublishOnce } from '../src/notifications/publish-once.js';
 import { EXPECTED_NOTIFICATIONS } from './fixtures/instagram/expected.js';
-import { closeAllClients } from './helpers/clients.js';
+import { closeClients } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import {
   countDelta,
@@ -26,7 +26,7 @@ async function freshServer(env: Record<string, string> = {}): Promise<RunningSer
 }
 
 afterEach(async () => {
-  closeAllClients();
+  closeClients();
   await Promise.all(running.splice(0).map((srv) => srv.stop()));
 });
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signatureHeader } from '../src/webhooks/signature.js';
-import { closeAllClients } from './helpers/clients.js';
+import { closeClients } from './helpers/clients.js';
 import { startServer, TEST_APP_SECRET, type RunningServer } from './helpers/server.js';
 import {
   countDelta,
@@ -59,7 +59,7 @@ describe('webhook rejections', () => {
     all = await watcher(srv.url);
   });
   afterAll(async () => {
-    closeAllClients();
+    closeClients();
     await srv.stop();
   });
 
@@ -214,7 +214,7 @@ describe('WEBHOOK_BODY_LIMIT', () => {
     all = await watcher(srv.url);
   });
   afterAll(async () => {
-    closeAllClients();
+    closeClients();
     await srv.stop();
   });
 

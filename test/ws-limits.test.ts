@@ -1,15 +1,6 @@
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_A,
-  authedClient,
-  closeClients,
-  eventually,
-  expectServerTimestamp,
-  openClient,
-  publish,
-  unauthenticatedClient,
-} from './helpers/realtime.js';
+import { ACCOUNT_A, authedClient, closeClients, eventually, expectServerTimestamp, openClient, publish, unauthenticatedClient } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { WsTestClient, type WsFrame } from './helpers/ws-client.js';

@@ -1,12 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeAllClients, nextEvent, subscribedClient } from './helpers/clients.js';
+import { ACCOUNT_A, ACCOUNT_B, authedClient, closeClients } from './helpers/clients.js';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { mintToken } from './helpers/tokens.js';
 import { flatEvent, postFlat } from './helpers/webhooks.js';
 import { WsTestClient } from './helpers/ws-client.js';
 
-const ACCOUNT_A = '17841400000000001';
-const ACCOUNT_B = '17841400000000002';
 
 describe('raw WebSocket endpoint /ws/notifications', () => {
   let srv: RunningServer;
@@ -33,7 +31,7 @@ describe('raw WebSocket endpoint /ws/notifications', () => {
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
-    closeAllClients();
+    closeClients();
     await srv.stop();
   });
 
@@ -68,8 +66,8 @@ describe('raw WebSocket endpoint /ws/notifications', () => {
   it('delivers a notification to raw WebSocket and Socket.IO clients alike, only where entitled', async () => {
     const wsA = await authenticated({ userId: 'a', accountIds: [ACCOUNT_A] }, ['comments']);
     const wsB = await authenticated({ userId: 'b', accountIds: [ACCOUNT_B] }, ['comments']);
-    const io = await subscribedClient(srv.url, { userId: 'c', accountIds: [ACCOUNT_A] }, ['comments']);
-    const ioReceived = nextEvent(io, 'webhook_event');
+    const io = await authedClient(srv.url, { userId: 'c', accountIds: [ACCOUNT_A] }, { subscribe: ['comments'] });
+    const ioReceived = io.next('webhook_event');
 
     const forA = flatEvent({ accountId: ACCOUNT_A, content: 'for A' });
     expect((await postFlat(srv.url, forA)).status).toBe(200);

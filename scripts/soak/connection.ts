@@ -1,13 +1,8 @@
-import { io, type Socket } from 'socket.io-client';
-import { WebSocket } from 'ws';
+import type { Socket } from 'socket.io-client';
+import type { WebSocket } from 'ws';
+import { Wire, type ServerMessage as Message, type Transport } from '../../test/helpers/protocol-connection.js';
 
-export type Transport = 'socketio' | 'websocket';
-
-/** A server message in one shape for both transports: `{type, ...fields}`, a notification under `payload`. */
-export interface Message {
-  type: string;
-  [field: string]: unknown;
-}
+export type { Message, Transport };
 
 export interface Delivered {
   id: string;
@@ -19,23 +14,36 @@ export interface Delivered {
 const KEPT_ANSWERS = 32;
 
 /**
- * One soak client connection over either transport. Unlike the test helpers' `ProtocolConnection` it keeps no log of
- * what it received (a soak opens tens of thousands): notifications go to `onNotification`, other answers to a small
- * bounded buffer that `waitFor` reads.
+ * One soak client connection over either transport, on the test helpers' wire. Unlike their `ProtocolConnection` it
+ * keeps no log of what it received (a soak opens tens of thousands): notifications go to `onNotification`, other
+ * answers to a small bounded buffer that `waitFor` reads.
  */
 export class SoakConnection {
   closedReason: string | undefined;
   readonly #answers: Message[] = [];
   readonly #waiters = new Set<() => void>();
-  readonly #opened: Promise<void>;
+  readonly #wire: Wire;
 
   private constructor(
+    url: string,
     readonly transport: Transport,
-    readonly socket: Socket | undefined,
-    readonly ws: WebSocket | undefined,
+    options: { handshakeToken?: string; reconnecting?: boolean },
     private readonly onNotification: (n: Delivered) => void,
   ) {
-    this.#opened = this.#listen();
+    this.#wire = new Wire(url, transport, {
+      ...(options.handshakeToken !== undefined && { handshakeToken: options.handshakeToken }),
+      ...(options.reconnecting === true && { reconnection: { delayMs: 100, maxDelayMs: 500 } }),
+      onMessage: (message) => this.#record(message),
+      onEnd: (reason) => this.#end(reason),
+    });
+  }
+
+  get socket(): Socket | undefined {
+    return this.#wire.socket;
+  }
+
+  get ws(): WebSocket | undefined {
+    return this.#wire.ws;
   }
 
   /**
@@ -47,25 +55,9 @@ export class SoakConnection {
     transport: Transport,
     options: { handshakeToken?: string; reconnecting?: boolean; onNotification?: (n: Delivered) => void } = {},
   ): Promise<SoakConnection> {
-    const onNotification = options.onNotification ?? (() => undefined);
-    const conn =
-      transport === 'socketio'
-        ? new SoakConnection(
-            transport,
-            io(url, {
-              transports: ['websocket'],
-              forceNew: true,
-              ...(options.reconnecting === true
-                ? { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500 }
-                : { reconnection: false }),
-              ...(options.handshakeToken !== undefined && { auth: { token: options.handshakeToken } }),
-            }),
-            undefined,
-            onNotification,
-          )
-        : new SoakConnection(transport, undefined, new WebSocket(`${url.replace(/^http/, 'ws')}/ws/notifications`), onNotification);
+    const conn = new SoakConnection(url, transport, options, options.onNotification ?? (() => undefined));
     try {
-      await withTimeout(conn.#opened, 20_000, 'connect');
+      await withTimeout(conn.#wire.opened, 20_000, 'connect');
     } catch (err) {
       conn.close();
       throw err;
@@ -74,8 +66,7 @@ export class SoakConnection {
   }
 
   send(event: string, payload: Record<string, unknown> = {}): void {
-    if (this.socket !== undefined) (this.socket.emit as (e: string, p: unknown) => void)(event, payload);
-    else if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: event, ...payload }));
+    this.#wire.send(event, payload);
   }
 
   /** Resolves with the first answer (kept or to come) that `predicate` accepts, and removes it; rejects on timeout or close. */
@@ -126,8 +117,7 @@ export class SoakConnection {
   }
 
   close(): void {
-    this.socket?.disconnect();
-    this.ws?.terminate();
+    this.#wire.close();
   }
 
   #record(message: Message): void {
@@ -148,48 +138,7 @@ export class SoakConnection {
   #wake(): void {
     for (const wake of [...this.#waiters]) wake();
   }
-
-  #listen(): Promise<void> {
-    if (this.socket !== undefined) {
-      const socket = this.socket;
-      socket.onAny((event: string, payload: unknown) => {
-        const fields = event === 'webhook_event' || !isRecord(payload) ? { payload } : payload;
-        this.#record({ ...fields, type: event });
-      });
-      // A reconnecting socket's drop is not its end: it is told apart by `active` (socket.io-client 4).
-      socket.on('disconnect', (reason) => {
-        if (!socket.active) this.#end(reason);
-      });
-      return new Promise((resolve, reject) => {
-        socket.once('connect', () => resolve());
-        socket.once('connect_error', (err) => {
-          this.#end(`connect_error ${err.message}`);
-          reject(err);
-        });
-      });
-    }
-    const ws = this.ws as WebSocket;
-    ws.on('message', (data) => {
-      let message: Message;
-      try {
-        message = JSON.parse(data.toString()) as Message;
-      } catch {
-        message = { type: '(not JSON)' };
-      }
-      this.#record(message);
-    });
-    ws.on('close', (code, reason) => this.#end(`close ${code} ${reason.toString()}`));
-    ws.on('error', () => undefined);
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
-  }
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** `promise`, or a rejection naming `what` after `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

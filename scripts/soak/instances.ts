@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { freePort, waitForOk } from '../../test/helpers/process.js';
+import { freePort, spawnServer, type SpawnedServer } from '../../test/helpers/server.js';
 
 /** Real secrets, new for each soak (production refuses the development ones and HS256 secrets under 32 characters). */
 export const SECRETS = {
@@ -38,62 +38,53 @@ export interface InstanceSettings {
  * with its inspector on another (127.0.0.1 only) for forced GCs, and waits until `/readyz` answers 200.
  */
 export async function startInstance(name: string, settings: InstanceSettings): Promise<Instance> {
-  const [port, inspectPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, 'dist/main.js'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      JWT_SECRET: SECRETS.jwt,
-      INSTAGRAM_APP_SECRET: SECRETS.app,
-      INSTAGRAM_WEBHOOK_VERIFY_TOKEN: SECRETS.verify,
-      ADMIN_TOKEN: SECRETS.admin,
-      // Every soak client comes from 127.0.0.1.
-      CONNECT_RATE_LIMIT: '0',
-      MAX_CONNECTIONS_PER_USER: '50',
-      AUTH_TIMEOUT_MS: String(settings.authTimeoutMs),
-      HEARTBEAT_TIMEOUT_MS: String(settings.heartbeatTimeoutMs),
-      HEARTBEAT_SWEEP_MS: '5000',
-      RECOVERY_WINDOW_MS: String(settings.recoveryWindowMs),
-      // Low enough that the soak reaches the bound and shows that dedupe memory stops growing there.
-      DEDUPE_MAX_ENTRIES: '5000',
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_DELAY_MS: '0',
-      ...(settings.redisUrl !== undefined && { REDIS_URL: settings.redisUrl }),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.length > KEPT_OUTPUT) output = output.slice(-KEPT_OUTPUT / 2);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const url = `http://127.0.0.1:${port}`;
+  const inspectPort = await freePort();
+  let server: SpawnedServer;
   try {
-    await waitForOk(`${url}/readyz`, 20_000);
+    server = await spawnServer(
+      {
+        NODE_ENV: 'production',
+        JWT_SECRET: SECRETS.jwt,
+        INSTAGRAM_APP_SECRET: SECRETS.app,
+        INSTAGRAM_WEBHOOK_VERIFY_TOKEN: SECRETS.verify,
+        ADMIN_TOKEN: SECRETS.admin,
+        // Every soak client comes from 127.0.0.1.
+        CONNECT_RATE_LIMIT: '0',
+        MAX_CONNECTIONS_PER_USER: '50',
+        AUTH_TIMEOUT_MS: String(settings.authTimeoutMs),
+        HEARTBEAT_TIMEOUT_MS: String(settings.heartbeatTimeoutMs),
+        HEARTBEAT_SWEEP_MS: '5000',
+        RECOVERY_WINDOW_MS: String(settings.recoveryWindowMs),
+        // Low enough that the soak reaches the bound and shows that dedupe memory stops growing there.
+        DEDUPE_MAX_ENTRIES: '5000',
+        LOG_LEVEL: 'warn',
+        SHUTDOWN_DELAY_MS: '0',
+        ...(settings.redisUrl !== undefined && { REDIS_URL: settings.redisUrl }),
+      },
+      {
+        nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`],
+        waitFor: '/readyz',
+        waitTimeoutMs: 20_000,
+        keptOutput: KEPT_OUTPUT,
+      },
+    );
   } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${name} did not become ready: ${(err as Error).message}\n${output}`);
+    throw new Error(`${name} did not become ready: ${(err as Error).message}`);
   }
+  const { child, url } = server;
   return {
     name,
     url,
     child,
-    output: () => output,
+    output: server.output,
     collectGarbage: () => inspectorGc(inspectPort),
     scrape: async () => parseMetrics(await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const result = await exited;
+      const { code, signal } = await server.exited;
       clearTimeout(timer);
-      return result;
+      return { code, signal };
     },
   };
 }

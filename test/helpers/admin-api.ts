@@ -1,7 +1,6 @@
 import request from 'supertest';
-import { connected, createClient } from './clients.js';
-
-export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+import { openClient } from './clients.js';
+import { TEST_ADMIN_TOKEN as ADMIN_TOKEN } from './server.js';
 
 /** Something that serves the admin API: an in-process server or a spawned one. */
 export interface Instance {
@@ -24,6 +23,19 @@ export async function listClients(instance: Instance): Promise<{ status: number;
   return { status: res.status, body: res.body as { clients: ListedClient[]; partial?: boolean } };
 }
 
+/** The live connections `instance` lists (one entry each); throws unless the answer is 200. */
+export async function connectedClients(instance: Instance): Promise<ListedClient[]> {
+  const { status, body } = await listClients(instance);
+  if (status !== 200) throw new Error(`GET /api/admin/clients answered ${status}`);
+  return body.clients;
+}
+
+/** Publishes one flat-shape notification through `POST /api/admin/events`; resolves once it was accepted (202). */
+export async function publishAsAdmin(instance: Instance, event: Record<string, unknown>): Promise<void> {
+  const res = await request(instance.url).post('/api/admin/events').set('Authorization', `Bearer ${ADMIN_TOKEN}`).send(event);
+  if (res.status !== 202) throw new Error(`POST /api/admin/events answered ${res.status}: ${res.text}`);
+}
+
 /** `POST /api/admin/users/:userId/revoke`; `answeredAt` is when the answer came (a revocation is at or before it). */
 export async function revokeUser(instance: Instance, userId: string, token = ADMIN_TOKEN) {
   const res = await request(instance.url)
@@ -37,15 +49,15 @@ export async function revokeUser(instance: Instance, userId: string, token = ADM
  * the admin API's server-side events reach it: a connection on `to` shows up in `from`'s client list.
  */
 export async function knowEachOther(from: Instance, to: Instance, timeoutMs = 15_000): Promise<void> {
-  const probe = createClient(to.url);
+  const probe = openClient(to.url);
   try {
-    await connected(probe);
+    await probe.connected();
     const deadline = Date.now() + timeoutMs;
     while (!(await listClients(from)).body.clients.some((c) => c.socketId === probe.id)) {
       if (Date.now() > deadline) throw new Error(`${from.url} did not hear from ${to.url} within ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } finally {
-    probe.disconnect();
+    probe.close();
   }
 }

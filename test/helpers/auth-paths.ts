@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { openClient, unauthenticatedClient } from './realtime.js';
+import { openClient, unauthenticatedClient } from './clients.js';
 import { WsTestClient, type WsFrame } from './ws-client.js';
 
 /** What authenticating with a token came to: `auth_success`, or the refusal's sentence. */
@@ -27,7 +27,7 @@ export async function handshakeOutcome(url: string, token: string): Promise<stri
 export async function eventOutcome(url: string, token: string, userId: string): Promise<string> {
   const client = await unauthenticatedClient(url);
   try {
-    const answer = (await client.emitWithAck('authenticate', { token, userId, timestamp: Date.now() }, 8000)) as {
+    const answer = (await client.request('authenticate', { token, userId, timestamp: Date.now() }, 8000)) as {
       message?: string;
       reason?: string;
     };

@@ -1,7 +1,6 @@
 import { signatureHeader } from '../../src/webhooks/signature.js';
-import { freePort, spawnServer, waitForOk, type SpawnedServer } from './process.js';
 import type { SdkRecorder } from './sdk-client.js';
-import { TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN } from './server.js';
+import { freePort, spawnServer, TEST_APP_SECRET, testEnv, type SpawnedServer } from './server.js';
 import { mintToken } from './tokens.js';
 import { flatEvent } from './webhooks.js';
 import { WsTestClient } from './ws-client.js';
@@ -18,18 +17,10 @@ export class Instance {
   ) {}
 
   static async start(redisUrl: string, env: Record<string, string> = {}): Promise<Instance> {
-    const instance = new Instance(await freePort(), {
-      REDIS_URL: redisUrl,
-      NODE_ENV: 'test',
-      JWT_SECRET: TEST_JWT_SECRET,
-      INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-      INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
-      CONNECT_RATE_LIMIT: '0',
-      MAX_CONNECTIONS_PER_USER: '50',
-      HISTORY_SIZE: '2000',
-      LOG_LEVEL: 'silent',
-      ...env,
-    });
+    const instance = new Instance(
+      await freePort(),
+      testEnv({ REDIS_URL: redisUrl, MAX_CONNECTIONS_PER_USER: '50', HISTORY_SIZE: '2000', LOG_LEVEL: 'silent', ...env }),
+    );
     await instance.restart();
     return instance;
   }
@@ -39,26 +30,16 @@ export class Instance {
   }
 
   async restart(): Promise<void> {
-    this.server = await spawnServer({ ...this.env, PORT: String(this.port) });
-    await waitForOk(`${this.url}/readyz`, 15_000);
+    this.server = await spawnServer(this.env, { port: this.port, waitFor: '/readyz', waitTimeoutMs: 15_000 });
   }
 
   /** SIGKILL, by pid; resolves once it exited. */
   async kill(): Promise<void> {
-    const server = this.server;
-    if (server === undefined || server.child.exitCode !== null || server.child.signalCode !== null) return;
-    server.child.kill('SIGKILL');
-    await server.exited;
+    await this.server?.stop();
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (server === undefined || server.child.exitCode !== null || server.child.signalCode !== null) return;
-    server.child.kill('SIGCONT');
-    server.child.kill('SIGTERM');
-    const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
-    await server.exited;
-    clearTimeout(timer);
+    await this.server?.stop({ graceful: true });
   }
 }
 

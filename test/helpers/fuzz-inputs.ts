@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Transport } from './protocol-connection.js';
-import { ACCOUNT_A, ACCOUNT_B, ACCOUNT_C } from './realtime.js';
+import { ACCOUNT_A, ACCOUNT_B, ACCOUNT_C } from './clients.js';
 import { mintToken, unsignedToken } from './tokens.js';
 import { ALL_EVENT_TYPES } from './webhook-deliveries.js';
 

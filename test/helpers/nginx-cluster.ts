@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { signatureHeader } from '../../src/webhooks/signature.js';
 import { startNginx, type AccessLine, type RunningNginx } from './nginx.js';
-import { freePort, spawnServer, waitForOk, type SpawnedServer } from './process.js';
 import { startRedis, type RedisServer } from './redis.js';
-import { TEST_APP_SECRET, TEST_JWT_SECRET, TEST_VERIFY_TOKEN } from './server.js';
+import { freePort, spawnServer, TEST_APP_SECRET, testEnv, type SpawnedServer } from './server.js';
 
 /**
  * One instance of the cluster: a fixed port (nginx's upstream list names it), served by one process after another.
@@ -93,17 +92,19 @@ export class NginxCluster {
       const port = await freePort();
       slots.push({ index, port, url: `http://127.0.0.1:${port}`, upstream: `127.0.0.1:${port}`, generation: 0, process: undefined });
     }
-    const cluster = new NginxCluster(redis, slots, {
-      NODE_ENV: 'test',
-      JWT_SECRET: TEST_JWT_SECRET,
-      INSTAGRAM_APP_SECRET: TEST_APP_SECRET,
-      INSTAGRAM_WEBHOOK_VERIFY_TOKEN: TEST_VERIFY_TOKEN,
-      REDIS_URL: redis.url,
-      // Exactly nginx's address: the instances read the client's from the X-Forwarded-For nginx appends.
-      TRUST_PROXY: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      ...options.env,
-    });
+    const cluster = new NginxCluster(
+      redis,
+      slots,
+      testEnv({
+        REDIS_URL: redis.url,
+        // Exactly nginx's address: the instances read the client's from the X-Forwarded-For nginx appends.
+        TRUST_PROXY: '127.0.0.1',
+        // Clients come through nginx from addresses of their own (127.0.0.x): the default per-address budget.
+        CONNECT_RATE_LIMIT: undefined,
+        LOG_LEVEL: 'warn',
+        ...options.env,
+      }),
+    );
     try {
       await Promise.all(slots.map((slot) => cluster.start(slot.index)));
       const parameters = options.serverParameters === undefined ? '' : ` ${options.serverParameters}`;
@@ -146,15 +147,13 @@ export class NginxCluster {
   async start(index: number): Promise<void> {
     const slot = this.#slot(index);
     if (slot.process !== undefined) throw new Error(`instance ${index} is running`);
-    // spawnServer's own port is overridden: the instance keeps the port nginx knows.
-    const spawned = await spawnServer({ ...this.env, PORT: String(slot.port) });
-    slot.process = spawned;
-    slot.generation++;
+    // The instance keeps the port nginx knows.
     try {
-      await waitForOk(`${slot.url}/readyz`, 20_000);
+      slot.process = await spawnServer(this.env, { port: slot.port, waitFor: '/readyz', waitTimeoutMs: 20_000 });
     } catch (err) {
-      throw new Error(`instance ${index} did not become ready: ${err instanceof Error ? err.message : String(err)}\n${spawned.output()}`);
+      throw new Error(`instance ${index} did not become ready: ${err instanceof Error ? err.message : String(err)}`);
     }
+    slot.generation++;
   }
 
   /** SIGKILL: the process is gone at once, sockets and requests with it; resolves once it has exited. */

@@ -17,64 +17,93 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 5000;
+export interface WireOptions {
+  /** Socket.IO: the handshake `auth.token`. */
+  handshakeToken?: string;
+  /** Socket.IO: automatic reconnection with these delays (as a browser has it); none by default. */
+  reconnection?: { delayMs: number; maxDelayMs: number };
+  /** Raw WebSocket: headers of the upgrade request. */
+  headers?: Record<string, string>;
+  /** Every server message, in one shape for both transports. */
+  onMessage(message: ServerMessage): void;
+  /**
+   * The connection ended (`disconnect` reason, `close <code> <reason>`, `connect_error <message>`). A reconnecting
+   * Socket.IO socket's drop is not its end (told apart by `active`, socket.io-client 4).
+   */
+  onEnd(reason: string): void;
+}
 
 /**
- * One client connection of SPEC's protocol over either transport, recording every server message in one shape, so
- * that a test can run the same steps on Socket.IO and on the raw WebSocket endpoint. Sends are fire-and-forget (no
- * acks): SPEC emits every answer as an event too.
+ * The wire of one client connection of SPEC's protocol over either transport: opens it, turns what the server sends
+ * into `ServerMessage`s, reports the end, and sends. What is kept of the messages is up to its owner: the tests'
+ * `ProtocolConnection` keeps them all, `WsTestClient` queues them, the soak's connection keeps almost nothing.
  */
-export class ProtocolConnection {
-  readonly received: ServerMessage[] = [];
-  #closed: string | undefined;
-  readonly #wakers = new Set<() => void>();
+export class Wire {
+  readonly socket: Socket | undefined;
+  readonly ws: WebSocket | undefined;
+  /** Resolves once connected; rejects if the connection is refused (already handled: await it or not). */
+  readonly opened: Promise<void>;
 
-  private constructor(
+  constructor(
+    url: string,
     readonly transport: Transport,
-    private readonly socket: Socket | undefined,
-    private readonly ws: WebSocket | undefined,
-  ) {}
-
-  /**
-   * Connects. With `token` (and its `userId`), authenticates (Socket.IO: in the handshake; raw WebSocket: with the
-   * `authenticate` message) and resolves once `auth_success` arrived.
-   */
-  static async open(url: string, transport: Transport, auth?: { token: string; userId: string }): Promise<ProtocolConnection> {
-    const conn =
-      transport === 'socketio'
-        ? new ProtocolConnection(
-            transport,
-            io(url, {
-              transports: ['websocket'],
-              reconnection: false,
-              forceNew: true,
-              ...(auth !== undefined && { auth: { token: auth.token } }),
-            }),
-            undefined,
-          )
-        : new ProtocolConnection(transport, undefined, new WebSocket(`${url.replace(/^http/, 'ws')}/ws/notifications`));
-    open.add(conn);
-    await conn.#connected();
-    if (auth !== undefined) {
-      if (transport === 'websocket') conn.send('authenticate', { token: auth.token, userId: auth.userId, timestamp: Date.now() });
-      await conn.waitFor((m) => m.type === 'auth_success', { timeoutMs: 10_000 });
+    options: WireOptions,
+  ) {
+    if (transport === 'socketio') {
+      const socket = io(url, {
+        transports: ['websocket'],
+        forceNew: true,
+        ...(options.reconnection === undefined
+          ? { reconnection: false }
+          : { reconnection: true, reconnectionDelay: options.reconnection.delayMs, reconnectionDelayMax: options.reconnection.maxDelayMs }),
+        ...(options.handshakeToken !== undefined && { auth: { token: options.handshakeToken } }),
+      });
+      this.socket = socket;
+      socket.onAny((event: string, payload: unknown) => {
+        // As the raw endpoint writes it: a notification under `payload`, any other answer's fields inline.
+        const fields = event === 'webhook_event' || !isRecord(payload) ? { payload } : payload;
+        options.onMessage({ ...fields, type: event });
+      });
+      socket.on('disconnect', (reason) => {
+        if (options.reconnection === undefined || !socket.active) options.onEnd(reason);
+      });
+      this.opened = new Promise((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', (err) => {
+          options.onEnd(`connect_error ${err.message}`);
+          reject(err);
+        });
+      });
+    } else {
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/notifications`, { headers: options.headers ?? {} });
+      this.ws = ws;
+      ws.on('message', (data) => {
+        let message: ServerMessage;
+        try {
+          message = JSON.parse(data.toString()) as ServerMessage;
+        } catch {
+          message = { type: '(not JSON)' };
+        }
+        options.onMessage(message);
+      });
+      ws.on('close', (code, reason) => options.onEnd(`close ${code} ${reason.toString()}`));
+      ws.on('error', () => undefined);
+      this.opened = new Promise((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+        ws.once('error', reject);
+      });
     }
-    return conn;
+    this.opened.catch(() => undefined);
   }
 
-  /** Sends a client event: Socket.IO `emit(event, payload)`; raw WebSocket `{type: event, ...payload}`. */
+  /** Sends a client event: Socket.IO `emit(event, payload)`; raw WebSocket `{type: event, ...payload}` (while open). */
   send(event: string, payload?: Record<string, unknown>): void {
     if (this.socket !== undefined) {
       (this.socket.emit as unknown as (e: string, ...a: unknown[]) => void)(event, ...(payload === undefined ? [] : [payload]));
-    } else {
-      this.ws?.send(JSON.stringify({ type: event, ...payload }));
+    } else if (this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: event, ...payload }));
     }
-  }
-
-  /** Socket.IO: emits any arguments (Buffers go as binary attachments). */
-  emit(event: string, ...args: unknown[]): void {
-    if (this.socket === undefined) throw new Error('emit is for Socket.IO connections');
-    (this.socket.emit as unknown as (e: string, ...a: unknown[]) => void)(event, ...args);
   }
 
   /**
@@ -88,6 +117,76 @@ export class ProtocolConnection {
     } else {
       this.ws?.send(data, { binary: typeof data !== 'string' });
     }
+  }
+
+  /** The TCP socket under the connection (to pause reading). */
+  tcp(): NetSocket {
+    if (this.socket !== undefined) {
+      return (this.socket.io.engine.transport as unknown as { ws: { _socket: NetSocket } }).ws._socket;
+    }
+    return (this.ws as unknown as { _socket: NetSocket })._socket;
+  }
+
+  close(): void {
+    this.socket?.disconnect();
+    this.ws?.terminate();
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const DEFAULT_TIMEOUT_MS = 5000;
+
+/**
+ * One client connection of SPEC's protocol over either transport, recording every server message in one shape, so
+ * that a test can run the same steps on Socket.IO and on the raw WebSocket endpoint. Sends are fire-and-forget (no
+ * acks): SPEC emits every answer as an event too.
+ */
+export class ProtocolConnection {
+  readonly received: ServerMessage[] = [];
+  #closed: string | undefined;
+  readonly #wakers = new Set<() => void>();
+  readonly #wire: Wire;
+
+  private constructor(url: string, readonly transport: Transport, handshakeToken: string | undefined) {
+    this.#wire = new Wire(url, transport, {
+      handshakeToken,
+      onMessage: (message) => this.#record(message),
+      onEnd: (reason) => this.#end(reason),
+    });
+  }
+
+  /**
+   * Connects. With `token` (and its `userId`), authenticates (Socket.IO: in the handshake; raw WebSocket: with the
+   * `authenticate` message) and resolves once `auth_success` arrived.
+   */
+  static async open(url: string, transport: Transport, auth?: { token: string; userId: string }): Promise<ProtocolConnection> {
+    const conn = new ProtocolConnection(url, transport, transport === 'socketio' ? auth?.token : undefined);
+    open.add(conn);
+    await conn.#wire.opened;
+    if (auth !== undefined) {
+      if (transport === 'websocket') conn.send('authenticate', { token: auth.token, userId: auth.userId, timestamp: Date.now() });
+      await conn.waitFor((m) => m.type === 'auth_success', { timeoutMs: 10_000 });
+    }
+    return conn;
+  }
+
+  /** Sends a client event: Socket.IO `emit(event, payload)`; raw WebSocket `{type: event, ...payload}`. */
+  send(event: string, payload?: Record<string, unknown>): void {
+    this.#wire.send(event, payload);
+  }
+
+  /** Socket.IO: emits any arguments (Buffers go as binary attachments). */
+  emit(event: string, ...args: unknown[]): void {
+    const socket = this.#wire.socket;
+    if (socket === undefined) throw new Error('emit is for Socket.IO connections');
+    (socket.emit as unknown as (e: string, ...a: unknown[]) => void)(event, ...args);
+  }
+
+  /** Writes bytes as they are (see `Wire.sendRaw`). */
+  sendRaw(data: string | Buffer): void {
+    this.#wire.sendRaw(data);
   }
 
   /** Index of the next message: a mark for `from`. */
@@ -141,48 +240,11 @@ export class ProtocolConnection {
 
   /** The TCP socket under the connection (to pause reading). */
   tcp(): NetSocket {
-    if (this.socket !== undefined) {
-      return (this.socket.io.engine.transport as unknown as { ws: { _socket: NetSocket } }).ws._socket;
-    }
-    return (this.ws as unknown as { _socket: NetSocket })._socket;
+    return this.#wire.tcp();
   }
 
   close(): void {
-    this.socket?.disconnect();
-    this.ws?.terminate();
-  }
-
-  #connected(): Promise<void> {
-    if (this.socket !== undefined) {
-      const socket = this.socket;
-      socket.onAny((event: string, payload: unknown) => {
-        // As the raw endpoint writes it: a notification under `payload`, any other answer's fields inline.
-        const fields = event === 'webhook_event' || !isRecord(payload) ? { payload } : payload;
-        this.#record({ ...fields, type: event });
-      });
-      socket.on('disconnect', (reason) => this.#end(reason));
-      return new Promise((resolve, reject) => {
-        socket.once('connect', () => resolve());
-        socket.once('connect_error', (err) => reject(err));
-      });
-    }
-    const ws = this.ws as WebSocket;
-    ws.on('message', (data) => {
-      let message: ServerMessage;
-      try {
-        message = JSON.parse(data.toString()) as ServerMessage;
-      } catch {
-        message = { type: '(not JSON)' };
-      }
-      this.#record(message);
-    });
-    ws.on('close', (code, reason) => this.#end(`close ${code} ${reason.toString()}`));
-    ws.on('error', () => undefined);
-    return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
+    this.#wire.close();
   }
 
   #record(message: ServerMessage): void {
@@ -226,9 +288,6 @@ export class ProtocolConnection {
     return JSON.stringify(Object.fromEntries(counts));
   }
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const open = new Set<ProtocolConnection>();
 

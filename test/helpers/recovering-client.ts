@@ -1,5 +1,5 @@
 import type { Notification } from '../../src/notifications/notification.js';
-import { bounded, createClient, disconnected, nextEvent, request, type TestSocket } from './clients.js';
+import { bounded, openClient, type TestClient, type TestSocket } from './clients.js';
 import type { RunningServer } from './server.js';
 
 /**
@@ -8,18 +8,22 @@ import type { RunningServer } from './server.js';
  */
 export class RecoveringClient {
   readonly received: Notification[] = [];
-  readonly socket: TestSocket;
+  readonly client: TestClient;
 
   private constructor(url: string, token: string) {
-    this.socket = createClient(url, { reconnecting: true, token });
+    this.client = openClient(url, { reconnecting: true, token });
     this.socket.on('webhook_event', (n) => this.received.push(n));
   }
 
   static async open(url: string, token: string): Promise<RecoveringClient> {
-    const client = new RecoveringClient(url, token);
-    await nextEvent(client.socket, 'auth_success');
-    await request(client.socket, 'subscribe', { eventTypes: ['comments'] });
-    return client;
+    const recovering = new RecoveringClient(url, token);
+    await recovering.client.next('auth_success');
+    await recovering.client.request('subscribe', { eventTypes: ['comments'] });
+    return recovering;
+  }
+
+  get socket(): TestSocket {
+    return this.client.socket;
   }
 
   /**
@@ -30,7 +34,7 @@ export class RecoveringClient {
     const serverSocket = srv.server.io.of('/').sockets.get(this.socket.id as string);
     if (serverSocket === undefined) throw new Error('the socket is not connected to this instance');
     const serverGone = bounded(new Promise<void>((resolve) => serverSocket.once('disconnect', () => resolve())), 'server-side disconnect');
-    const gone = Promise.all([serverGone, disconnected(this.socket)]);
+    const gone = Promise.all([serverGone, this.client.disconnected()]);
     this.socket.io.reconnection(false);
     this.socket.io.engine.close();
     await gone;

@@ -2,65 +2,47 @@ import request from 'supertest';
 import { expect } from 'vitest';
 import { EVENT_TYPES, type Notification } from '../../src/notifications/notification.js';
 import type { WebhookResult } from '../../src/protocol/codes.js';
-import { subscribedClient, type TestSocket } from './clients.js';
+import { authedClient, type TestClient, type TestSocket } from './clients.js';
 import { flatEvent, postFlat } from './webhooks.js';
 
 /** Every known event type: a subscriber that should see everything the server delivers. */
 export const ALL_EVENT_TYPES: string[] = [...EVENT_TYPES];
 
 /**
- * The `webhook_event`s one socket received, in order. `until` looks at what already arrived first, then listens, so
- * a test never races a notification that came before it started waiting.
+ * The `webhook_event`s one client received, in order, read from its inbox. `until` looks at what already arrived
+ * first, then listens, so a test never races a notification that came before it started waiting.
  */
 export class Deliveries {
-  readonly events: Notification[] = [];
-  readonly #waiters = new Set<() => void>();
+  constructor(readonly client: TestClient) {}
 
-  constructor(readonly socket: TestSocket) {
-    socket.on('webhook_event', (notification) => {
-      this.events.push(notification);
-      for (const wake of this.#waiters) wake();
-    });
+  get socket(): TestSocket {
+    return this.client.socket;
+  }
+
+  get events(): Notification[] {
+    return this.client.deliveries();
   }
 
   get ids(): string[] {
-    return this.events.map((n) => n.id);
+    return this.client.deliveredIds();
   }
 
   /** Resolves with the events from index `from` once `count` of them have arrived; rejects after `timeoutMs`. */
   async until(count: number, { from = 0, timeoutMs = 5000 } = {}): Promise<Notification[]> {
-    await this.#wait(() => this.events.length - from >= count, timeoutMs, `${count} webhook_event(s) from #${from}`);
+    const enough = () => this.events.length - from >= count;
+    if (!enough()) await this.client.inbox.waitFor('webhook_event', { where: enough, timeoutMs });
     return this.events.slice(from);
   }
 
   /** Resolves with the first notification of id `id` (already arrived or to come); rejects after `timeoutMs`. */
-  async arrival(id: string, timeoutMs = 5000): Promise<Notification> {
-    const find = () => this.events.find((n) => n.id === id);
-    await this.#wait(() => find() !== undefined, timeoutMs, `webhook_event ${id}`);
-    return find() as Notification;
-  }
-
-  #wait(ready: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (ready()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        if (!ready()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(wake);
-        reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.ids)}`));
-      }, timeoutMs);
-      this.#waiters.add(wake);
-    });
+  arrival(id: string, timeoutMs = 5000): Promise<Notification> {
+    return this.client.waitForDelivery(id, timeoutMs);
   }
 }
 
 /** A socket authenticated with `accountIds` (default every account), subscribed to every event type. */
 export async function watcher(url: string, accountIds: string[] = ['*'], userId = 'watcher'): Promise<Deliveries> {
-  return new Deliveries(await subscribedClient(url, { userId, accountIds }, ALL_EVENT_TYPES));
+  return new Deliveries(await authedClient(url, { userId, accountIds }, { subscribe: ALL_EVENT_TYPES }));
 }
 
 /**

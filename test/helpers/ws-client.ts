@@ -1,39 +1,40 @@
 import { WebSocket } from 'ws';
+import { Wire, type ServerMessage } from './protocol-connection.js';
 
-export interface WsFrame {
-  type: string;
-  [key: string]: unknown;
-}
+export type WsFrame = ServerMessage;
 
-/** A raw WebSocket client of `/ws/notifications` that queues frames so tests can await the next of a type. */
+/**
+ * A raw WebSocket client of `/ws/notifications` that queues frames so tests can await the next of a type (taking it
+ * off the queue). The wire is `ProtocolConnection`'s; this is its queue-shaped view for raw-WebSocket-only tests.
+ */
 export class WsTestClient {
   readonly ws: WebSocket;
   readonly frames: WsFrame[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  readonly #wire: Wire;
   #waiters: Array<() => void> = [];
 
   constructor(url: string, headers: Record<string, string> = {}) {
-    this.ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws/notifications`, { headers });
-    this.ws.on('message', (data) => {
-      this.frames.push(JSON.parse(data.toString()) as WsFrame);
-      for (const wake of this.#waiters.splice(0)) wake();
+    const wake = () => {
+      for (const waiter of this.#waiters.splice(0)) waiter();
+    };
+    this.#wire = new Wire(url, 'websocket', {
+      headers,
+      onMessage: (frame) => {
+        this.frames.push(frame);
+        wake();
+      },
+      onEnd: wake,
     });
+    this.ws = this.#wire.ws as WebSocket;
     this.closed = new Promise((resolve) => {
-      this.ws.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() });
-        for (const wake of this.#waiters.splice(0)) wake();
-      });
+      this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
-    this.ws.on('error', () => undefined);
   }
 
+  /** Resolves once open (at once if it is); rejects with `HTTP <status>` when the upgrade is refused. */
   opened(): Promise<void> {
-    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      this.ws.once('error', reject);
-    });
+    return this.#wire.opened;
   }
 
   send(frame: unknown): void {
@@ -68,6 +69,6 @@ export class WsTestClient {
   }
 
   close(): void {
-    this.ws.terminate();
+    this.#wire.close();
   }
 }
