@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitForOk } from '../test/helpers/process.js';
+import { waitForOk } from '../test/helpers/server.js';
 import { readUsage, type ProcessUsage } from '../test/helpers/process-usage.js';
 
 export const BENCH_JWT_SECRET = 'bench-jwt-secret-0123456789abcdef-0123456789';
