@@ -106,7 +106,9 @@ type Listener = ((...args: unknown[]) => void) & { listener?: (...args: unknown[
 export function releaseUpgradeResponse(socket: Socket): boolean {
   const tcp = tcpSocketOf(socket) as (Corkable & { rawListeners?(event: string): Listener[]; removeListener?(event: string, l: Listener): void }) | undefined;
   for (const listener of tcp?.rawListeners?.('close') ?? []) {
-    if (String(listener.listener ?? listener) !== UPGRADE_RESPONSE_CLOSE) continue;
+    const fn = listener.listener ?? listener;
+    // Only an anonymous arrow can be it: the others' source is not read (one string each, per connection).
+    if (fn.name !== '' || String(fn) !== UPGRADE_RESPONSE_CLOSE) continue;
     tcp?.removeListener?.('close', listener);
     return true;
   }
