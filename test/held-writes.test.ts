@@ -95,3 +95,36 @@ describe('HeldWrites (a fan-out does not hold the event loop with its system cal
     expect(received[1]).toEqual(['m0']);
   });
 });
+
+describe('HeldWrites release', () => {
+  /** A TCP socket's cork count, as Node keeps it: writes leave when it is back to 0. */
+  const tcp = (failing = false) => {
+    const socket = {
+      corked: 0,
+      released: 0,
+      cork: () => void socket.corked++,
+      uncork: () => {
+        socket.corked--;
+        socket.released++;
+        if (failing) throw new Error('write after end');
+      },
+    };
+    return socket;
+  };
+
+  it('releases 500 sockets a turn, is backlogged while more are held, and goes on past a socket whose write throws', async () => {
+    const held = new HeldWrites();
+    const sockets = Array.from({ length: 1200 }, (_, i) => tcp(i === 3));
+    for (const socket of sockets) held.hold(socket);
+    held.hold(sockets[0] as (typeof sockets)[0]); // held once, whatever the number of broadcasts reaching it
+    expect(held.backlogged).toBe(true);
+    expect(sockets.every((s) => s.corked === 1)).toBe(true);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(sockets.filter((s) => s.released === 1)).toHaveLength(500); // the first slice, right after this code
+    expect(held.backlogged).toBe(true); // 700 left
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held.backlogged).toBe(false); // 200 left: less than a turn's worth
+    for (let turn = 0; turn < 5 && sockets.some((s) => s.corked > 0); turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(sockets.every((s) => s.corked === 0 && s.released === 1)).toBe(true);
+  });
+});

@@ -49,7 +49,12 @@ export class HeldWrites {
     let released = 0;
     for (const tcp of this.#held) {
       this.#held.delete(tcp);
-      tcp.uncork();
+      try {
+        tcp.uncork();
+      } catch {
+        // A socket that fails its write is being destroyed (the error reaches its own listeners): the others go on,
+        // and deliveries never wait on a release that stopped.
+      }
       if (++released === RELEASE_SLICE) break;
     }
     if (this.#held.size > 0) setImmediate(this.#releaseSlice);
