@@ -87,24 +87,13 @@ export function completeRecovery(
 ): void {
   const nsp = io.of('/') as unknown as SessionFactory;
   const adapter = io.of('/').adapter;
-  const internals = adapter as unknown as AdapterInternals;
   const restorations = new Map<string, Restoration>();
 
-  let encoded: PacketLike | undefined;
-  const encode = internals._encode.bind(adapter);
-  internals._encode = (packet, packetOpts) => {
-    encoded = packet;
-    return encode(packet, packetOpts);
-  };
-  const apply = internals.apply.bind(adapter);
-  internals.apply = (opts, callback) => {
-    // Adapter#broadcast encodes, then applies: the packet encoded last is this one's (other callers encode nothing).
-    const packet = encoded;
-    encoded = undefined;
+  aroundApply(io, (packet, opts, callback, apply) => {
     apply(opts, callback);
     if (restorations.size === 0 || packet === undefined || opts.rooms.size === 0) return;
     for (const restoration of restorations.values()) restoration.window.push({ packet, opts, deliver: callback });
-  };
+  });
 
   const create = nsp._createSocket.bind(nsp);
   nsp._createSocket = async (client, auth) => {
@@ -148,26 +137,40 @@ export function completeRecovery(
 
 /**
  * Calls `before` with every socket a broadcast reaches, just before the adapter writes to it (in cluster mode, also
- * for what other instances broadcast). `Adapter#broadcast` encodes, then applies: an apply right after an encode is a
- * broadcast's (fetching, joining or disconnecting sockets applies without encoding). Applies to the adapter in place.
+ * for what other instances broadcast).
  */
 export function beforeBroadcastWrite(io: IoServer, before: (socket: IoSocket) => void): void {
-  const adapter = io.of('/').adapter;
-  const internals = adapter as unknown as AdapterInternals;
-  let broadcasting = false;
-  const encode = internals._encode.bind(adapter);
-  internals._encode = (packet, packetOpts) => {
-    broadcasting = true;
-    return encode(packet, packetOpts);
-  };
-  const apply = internals.apply.bind(adapter);
-  internals.apply = (opts, callback) => {
-    if (!broadcasting) return apply(opts, callback);
-    broadcasting = false;
+  aroundApply(io, (packet, opts, callback, apply) => {
+    if (packet === undefined) return apply(opts, callback);
     apply(opts, (socket) => {
       before(socket as IoSocket);
       callback(socket);
     });
+  });
+}
+
+/**
+ * Wraps the adapter's `apply` with `around`, which is given the packet a broadcast just encoded and must call `apply`
+ * itself. `Adapter#broadcast` encodes, then applies: the packet encoded last is that apply's; the other callers
+ * (fetching, joining or disconnecting sockets) encode nothing, and get `undefined`. Applies to the adapter in place.
+ */
+function aroundApply(
+  io: IoServer,
+  around: (packet: PacketLike | undefined, opts: BroadcastOptions, callback: ApplyCallback, apply: AdapterInternals['apply']) => void,
+): void {
+  const adapter = io.of('/').adapter;
+  const internals = adapter as unknown as AdapterInternals;
+  let encoded: PacketLike | undefined;
+  const encode = internals._encode.bind(adapter);
+  internals._encode = (packet, packetOpts) => {
+    encoded = packet;
+    return encode(packet, packetOpts);
+  };
+  const apply = internals.apply.bind(adapter);
+  internals.apply = (opts, callback) => {
+    const packet = encoded;
+    encoded = undefined;
+    around(packet, opts, callback, apply);
   };
 }
 
