@@ -128,3 +128,16 @@ describe('HeldWrites release', () => {
     expect(sockets.every((s) => s.corked === 0 && s.released === 1)).toBe(true);
   });
 });
+
+describe('HeldWrites afterRelease', () => {
+  it('runs once per held socket, after its writes were released (a backlog check then sees only what the client has not read)', async () => {
+    const held = new HeldWrites();
+    const steps: string[] = [];
+    const socket = { cork: () => steps.push('cork'), uncork: () => steps.push('uncork') };
+    held.hold(socket, () => steps.push('check'));
+    held.hold(socket, () => steps.push('second check')); // already held: one release, one check
+    expect(steps).toEqual(['cork']);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(steps).toEqual(['cork', 'uncork', 'check']);
+  });
+});

@@ -5,10 +5,8 @@ import { RoomIndex } from './room-index.js';
 
 /** What delivery needs of one raw WebSocket connection. */
 export interface RoomMember {
-  /** Queues an already encoded frame; false when the connection can no longer take it. */
-  send(frame: string): boolean;
-  /** Called after each send: the connection checks its own backlog. */
-  afterSend(): void;
+  /** Queues an already encoded frame (the connection checks its own backlog once it has left). */
+  send(frame: string): void;
 }
 
 /**
@@ -46,7 +44,7 @@ export class WebSocketRooms implements RoomEmitter {
     for (const member of this.#index.membersOf(rooms)) {
       // One encode per notification, whatever the number of receivers.
       frame ??= this.encode(notification);
-      if (member.send(frame)) member.afterSend();
+      member.send(frame);
     }
   }
 }

@@ -127,7 +127,7 @@ export function createNotificationServer(config: Config, logger: Logger): Notifi
   });
   const adminCommands = createClusterAdmin({ io, hub, revocations, clustered: backend.clustered, logger });
   const wsRooms = new WebSocketRooms(encodeNotification);
-  const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms });
+  const ws = attachWebSocket(httpServer, { ...gateway, rooms: wsRooms, heldWrites });
   watchTransportResources(metrics, io, wsRooms);
 
   // Cluster mode: raw WebSocket clients here also get what other instances broadcast (read from the Redis stream).

@@ -21,11 +21,12 @@ const RELEASE_SLICE = 500;
  * close handshake, sends them first). Deliveries wait while more than a turn's worth is held (`backlogged`), so that
  * what is held never outgrows what the next turns release.
  *
- * Socket.IO's fan-outs are held (its backlog check runs once a second). The raw WebSocket transport checks a
- * connection's backlog right after each send, where held bytes would count as the client's: it writes at once.
+ * Both transports hold their fan-outs. The raw WebSocket transport checks a connection's backlog once its writes
+ * have left (`afterRelease`), not right after each send, where held bytes would count as the client's.
  */
 export class HeldWrites {
-  readonly #held = new Set<Corkable>();
+  /** Held sockets, in the order reached, each with what to do once its writes have left. */
+  readonly #held = new Map<Corkable, (() => void) | undefined>();
   #releasing = false;
 
   /** Whether more sockets' writes are held than the next turn releases. */
@@ -33,11 +34,14 @@ export class HeldWrites {
     return this.#held.size > RELEASE_SLICE;
   }
 
-  /** Holds what is written to this TCP socket until its slice is released. */
-  hold(tcp: Corkable): void {
+  /**
+   * Holds what is written to this TCP socket until its slice is released; `afterRelease` (the first one given while
+   * it is held) runs once its writes have been handed to the kernel: what is still buffered then is the client's.
+   */
+  hold(tcp: Corkable, afterRelease?: () => void): void {
     if (tcp.destroyed === true || this.#held.has(tcp)) return;
     tcp.cork();
-    this.#held.add(tcp);
+    this.#held.set(tcp, afterRelease);
     if (!this.#releasing) {
       this.#releasing = true;
       // The first slice as soon as the code that broadcast returns, the next ones a turn each.
@@ -47,10 +51,11 @@ export class HeldWrites {
 
   readonly #releaseSlice = (): void => {
     let released = 0;
-    for (const tcp of this.#held) {
+    for (const [tcp, afterRelease] of this.#held) {
       this.#held.delete(tcp);
       try {
         tcp.uncork();
+        afterRelease?.();
       } catch {
         // A socket that fails its write is being destroyed (the error reaches its own listeners): the others go on,
         // and deliveries never wait on a release that stopped.

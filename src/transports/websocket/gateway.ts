@@ -8,6 +8,7 @@ import type { Session } from '../../session/session.js';
 import { newSessionState } from '../../session/state.js';
 import type { SessionTransport } from '../../session/transport.js';
 import type { GatewayOptions } from '../gateway-options.js';
+import type { Corkable, HeldWrites } from '../held-writes.js';
 import { decode, encode } from './codec.js';
 
 export const WS_PATH = '/ws/notifications';
@@ -25,7 +26,10 @@ export interface WsGateway {
  * The raw WebSocket transport (`/ws/notifications`) for clients without Socket.IO: JSON text frames, the same
  * protocol as Socket.IO through the same session core.
  */
-export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions & { rooms: WebSocketRooms }): WsGateway {
+export function attachWebSocket(
+  httpServer: HttpServer,
+  options: GatewayOptions & { rooms: WebSocketRooms; heldWrites: HeldWrites },
+): WsGateway {
   const { hub, metrics, logger, admission, rooms } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false });
   const connections = new Set<WebSocket>();
@@ -34,18 +38,19 @@ export function attachWebSocket(httpServer: HttpServer, options: GatewayOptions 
     if (pathOf(req) !== WS_PATH) return; // Engine.IO answers its own path and ends the others.
     void admission.admit(req, 'connections').then((refusal) => {
       if (refusal !== undefined) return refuse(socket, HTTP_ERRORS[refusal.code].status, refusal.message);
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, options.clientAddress(req)));
+      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, socket as Duplex & Corkable, options.clientAddress(req)));
     });
   });
 
-  function onConnection(ws: WebSocket, clientAddress: string): void {
+  function onConnection(ws: WebSocket, tcp: Corkable, clientAddress: string): void {
+    const checkBacklog = () => session.checkBacklog();
     const member: RoomMember = {
       send: (frame) => {
-        if (ws.readyState !== WebSocket.OPEN) return false;
+        if (ws.readyState !== WebSocket.OPEN) return;
+        // A fan-out's writes leave after it, a slice of sockets a turn; the backlog is checked once they have.
+        options.heldWrites.hold(tcp, checkBacklog);
         ws.send(frame);
-        return true;
       },
-      afterSend: () => session.checkBacklog(),
     };
     const session: Session = hub.open(newSessionState(Date.now()), wsLink(ws, randomUUID(), member, clientAddress));
     connections.add(ws);
