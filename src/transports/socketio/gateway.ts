@@ -91,10 +91,14 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     });
     handshakeTokens.delete(socket);
     forgetHandshake(socket);
-    if (!releaseUpgradeResponse(socket) && !upgradeResponseMissed && socket.conn.transport.name === 'websocket') {
+    // On the websocket transport now, or once a long-polling client (socket.io-client's default start) upgrades.
+    const releaseUpgrade = () => {
+      if (releaseUpgradeResponse(socket) || upgradeResponseMissed) return;
       upgradeResponseMissed = true;
       logger.warn('Engine.IO upgrade responses are kept per connection (its internals changed): about 1 KB each');
-    }
+    };
+    if (socket.conn.transport.name === 'websocket') releaseUpgrade();
+    else socket.conn.once('upgrade', releaseUpgrade);
     // `open` may have refused the socket at once (a recovered session whose token expired meanwhile): it is gone, and
     // its `disconnect` fired before the listener below existed, so it must not be counted.
     if (!socket.connected) return;
