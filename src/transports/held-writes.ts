@@ -51,7 +51,8 @@ export class HeldWrites {
 
   readonly #releaseSlice = (): void => {
     let released = 0;
-    for (const [tcp, afterRelease] of this.#held) {
+    for (const tcp of this.#held.keys()) {
+      const afterRelease = this.#held.get(tcp);
       this.#held.delete(tcp);
       try {
         tcp.uncork();
