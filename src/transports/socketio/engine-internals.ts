@@ -54,7 +54,7 @@ export function cutConnection(socket: Socket): void {
 /** Engine.IO's websocket transport, as far as `batchFlushedPackets` uses it. */
 interface WebSocketTransport {
   send(packets: unknown[]): void;
-  socket?: { _socket?: { cork(): void; uncork(): void } };
+  socket?: { _socket?: Corkable };
 }
 
 let batching = false;
@@ -84,7 +84,6 @@ export function batchFlushedPackets(): void {
     }
   };
 }
-
 
 /** The TCP socket under a Socket.IO connection on the websocket transport (none on long-polling). */
 export function tcpSocketOf(socket: Socket): Corkable | undefined {
