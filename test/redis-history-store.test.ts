@@ -18,6 +18,14 @@ const notification = (id: string, accountId: string, eventType: EventType = 'com
   timestamp: '2024-01-01T12:00:00.000Z',
 });
 
+/** A real redis-server of its own and a client connected to it, for one describe block. */
+async function connectedRedis(): Promise<{ redis: RedisServer; client: RedisClient }> {
+  const redis = await startRedis();
+  const client: RedisClient = createClient({ url: redis.url });
+  await client.connect();
+  return { redis, client };
+}
+
 /**
  * RedisHistoryStore must answer exactly as MemoryHistoryStore (test/history-store.test.ts states its semantics): each
  * test drives both with the same records and compares every answer.
@@ -28,9 +36,7 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore', () => {
   let nextPrefix = 0;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
+    ({ redis, client } = await connectedRedis());
   });
   afterAll(async () => {
     await client?.close();
@@ -273,9 +279,7 @@ describe.skipIf(!HAS_REDIS)('RedisHistoryStore: bounded pages', () => {
   const kept = arrivals.filter((n) => Number(n.id.split('-')[1]) >= 8 - SIZE);
 
   beforeAll(async () => {
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
+    ({ redis, client } = await connectedRedis());
   });
   afterAll(async () => {
     await client?.close();
