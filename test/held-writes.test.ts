@@ -4,8 +4,9 @@ import { Server } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HeldWrites } from '../src/transports/held-writes.js';
-import { batchFlushedPackets, tcpSocketOf } from '../src/transports/socketio/engine-internals.js';
-import { beforeBroadcastWrite } from '../src/transports/socketio/socketio-internals.js';
+import { batchFlushedPackets } from '../src/transports/socketio/engine-internals.js';
+import { heldFrameWriter } from '../src/transports/socketio/gateway.js';
+import { takeOverBroadcastWrites } from '../src/transports/socketio/socketio-internals.js';
 import type { IoServer } from '../src/transports/socketio/types.js';
 
 /**
@@ -24,20 +25,22 @@ afterEach(async () => {
   io = undefined;
 });
 
-/** A Socket.IO server with the gateway's write handling, and `count` clients in room `r`; counts each TCP write. */
-async function serverWithClients(count: number) {
+/**
+ * A Socket.IO server with the gateway's write handling, and `count` clients in room `r`; counts each TCP write of the
+ * websocket transport.
+ */
+async function serverWithClients(count: number, transports: Array<'websocket' | 'polling'> = ['websocket']) {
   batchFlushedPackets();
   http = createServer();
-  io = new Server(http, { transports: ['websocket'] });
+  io = new Server(http, { transports });
   const held = new HeldWrites();
-  beforeBroadcastWrite(io as unknown as IoServer, (socket) => {
-    const tcp = tcpSocketOf(socket);
-    if (tcp !== undefined) held.hold(tcp);
-  });
+  const missing: string[] = [];
+  takeOverBroadcastWrites(io as unknown as IoServer, heldFrameWriter(held, (what) => missing.push(what)));
   const writes = new Map<string, number>();
   io.on('connection', (socket) => {
     void socket.join('r');
-    const tcp = (socket.conn as unknown as { transport: { socket: { _socket: NetSocket } } }).transport.socket._socket;
+    const tcp = (socket.conn as unknown as { transport: { socket?: { _socket: NetSocket } } }).transport.socket?._socket;
+    if (tcp === undefined) return; // long-polling: no TCP socket of its own
     const id = socket.id;
     writes.set(id, 0);
     const writev = (tcp as unknown as { _writev: (...args: unknown[]) => void })._writev.bind(tcp);
@@ -51,7 +54,7 @@ async function serverWithClients(count: number) {
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const received: string[][] = [];
   for (let i = 0; i < count; i++) {
-    const client = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    const client = connect(url, { transports, forceNew: true, reconnection: false });
     clients.push(client);
     const got: string[] = [];
     received.push(got);
@@ -59,7 +62,7 @@ async function serverWithClients(count: number) {
     await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   }
   while ((io.of('/').adapter.rooms.get('r')?.size ?? 0) < count) await new Promise((resolve) => setTimeout(resolve, 5));
-  return { io, writes, received, held };
+  return { io, writes, received, held, missing, clients: clients.slice(-count) };
 }
 
 const settled = async (received: string[][], total: number) => {
@@ -77,13 +80,47 @@ describe('HeldWrites (a fan-out does not hold the event loop with its system cal
     await settled(received, 20);
     const expected = Array.from({ length: 20 }, (_, i) => `m${i}`);
     for (const got of received) expect(got).toEqual(expected);
-    // Positive control and the point: 20 frames each, in 2 writes (the first frame, then the 19 Engine.IO kept
-    // while it was in flight, sent together), not 20.
-    for (const [id, count] of writes) {
-      const made = count - (before.get(id) ?? 0);
-      expect(made).toBeGreaterThan(0);
-      expect(made).toBeLessThanOrEqual(2);
-    }
+    // Positive control and the point: 20 frames each, in one write (every frame was written to the held socket as
+    // encoded, none waited in Engine.IO for a write in flight), not 20.
+    for (const [id, count] of writes) expect(count - (before.get(id) ?? 0)).toBe(1);
+  });
+
+  it('keeps the order of broadcasts and of what Socket.IO writes itself (an answer, a packet with a binary part)', async () => {
+    const { io, received, missing } = await serverWithClients(2);
+    const [first] = [...io.of('/').sockets.values()];
+    io.to('r').emit('n', 'm0'); // written as encoded
+    first?.emit('n', 'a1'); // Socket.IO's own write: in flight (in the held TCP socket, after m0)
+    first?.emit('n', 'a2'); // kept by Engine.IO until that write completes
+    io.to('r').emit('n', 'm1'); // behind a2: left to Engine.IO for `first`, written as encoded for the other
+    io.to('r').emit('n', 'm2', Buffer.from('binary')); // two frames: always Engine.IO's
+    io.to('r').emit('n', 'm3');
+    await settled(received, 4);
+    expect(received[0]).toEqual(['m0', 'a1', 'a2', 'm1', 'm2', 'm3']);
+    expect(received[1]).toEqual(['m0', 'm1', 'm2', 'm3']);
+    expect(missing).toEqual([]); // Engine.IO and ws still have what the direct write reads
+  });
+
+  it('tells onAnyOutgoing listeners, keeps broadcast acks working, and delivers on long-polling too', async () => {
+    const { io, received, clients: [client] } = await serverWithClients(1, ['polling']);
+    const outgoing: unknown[][] = [];
+    for (const socket of io.of('/').sockets.values()) socket.onAnyOutgoing((...args: unknown[]) => outgoing.push(args));
+    client?.on('q', (ack: (answer: string) => void) => ack('pong'));
+    io.to('r').emit('n', 'm0');
+    const answers = await io.to('r').timeout(5000).emitWithAck('q');
+    await settled(received, 1);
+    expect(received[0]).toEqual(['m0']);
+    expect(answers).toEqual(['pong']);
+    expect(outgoing).toEqual([['n', 'm0'], ['q']]);
+  });
+
+  it('tells onAnyOutgoing listeners of what it writes as encoded', async () => {
+    const { io, received } = await serverWithClients(1);
+    const outgoing: unknown[][] = [];
+    for (const socket of io.of('/').sockets.values()) socket.onAnyOutgoing((...args: unknown[]) => outgoing.push(args));
+    io.to('r').emit('n', 'm0');
+    await settled(received, 1);
+    expect(received[0]).toEqual(['m0']);
+    expect(outgoing).toEqual([['n', 'm0']]);
   });
 
   it('a socket that leaves while its writes are held is skipped, the others still get theirs', async () => {

@@ -5,10 +5,10 @@ import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
 import type { HeldWrites } from '../held-writes.js';
-import { batchFlushedPackets, releaseUpgradeResponse, tcpSocketOf } from './engine-internals.js';
+import { batchFlushedPackets, releaseUpgradeResponse, tcpSocketOf, writeWholeFrame } from './engine-internals.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
-import { assertSocketIoInternals, beforeBroadcastWrite, completeRecovery } from './socketio-internals.js';
+import { assertSocketIoInternals, type BroadcastWriter, completeRecovery, takeOverBroadcastWrites } from './socketio-internals.js';
 import type { IoServer, IoSocket } from './types.js';
 
 export interface SocketIoGatewayOptions extends GatewayOptions {
@@ -47,10 +47,12 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
   completeRecovery(io, (session, auth) =>
     reviewRecovery(session, auth, (token) => hub.verifier.verify(token), (state) => hub.isRevoked(state)),
   );
-  beforeBroadcastWrite(io, (socket) => {
-    const tcp = tcpSocketOf(socket);
-    if (tcp !== undefined) options.heldWrites.hold(tcp);
-  });
+  takeOverBroadcastWrites(
+    io,
+    heldFrameWriter(options.heldWrites, (missing) =>
+      logger.error({ missing }, 'broadcasts go through Engine.IO again (its or ws internals changed): more CPU per delivery'),
+    ),
+  );
 
   let upgradeResponseMissed = false;
   // The token of a handshake-authenticated socket, between the middleware and the connection handler.
@@ -118,6 +120,21 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
     });
   });
   return io;
+}
+
+/**
+ * How the gateway writes broadcasts: each socket a broadcast reaches is held (its writes leave over the next turns,
+ * `HeldWrites`), then gets the frame the adapter encoded once, as is (`writeWholeFrame`); `onMissing` is told (once)
+ * if Engine.IO's or `ws`'s internals no longer allow that, and Socket.IO writes instead.
+ */
+export function heldFrameWriter(heldWrites: HeldWrites, onMissing: (what: string) => void): BroadcastWriter {
+  return {
+    reached(socket) {
+      const tcp = tcpSocketOf(socket);
+      if (tcp !== undefined) heldWrites.hold(tcp);
+    },
+    writeFrame: (socket, frame) => writeWholeFrame(socket, frame, onMissing),
+  };
 }
 
 /**
