@@ -1,6 +1,7 @@
 import { transports } from 'engine.io';
 import type { Socket } from 'socket.io';
 import type { Corkable } from '../held-writes.js';
+import { type WsInternals, writeWholeFrame } from '../ws-frames.js';
 
 /**
  * Engine.IO internals read for back-pressure, in one place. Socket.IO exposes no per-socket send backlog (TRAPS): on
@@ -91,71 +92,38 @@ export function tcpSocketOf(socket: Socket): Corkable | undefined {
   return conn.transport?.name === 'websocket' ? conn.transport.socket?._socket : undefined;
 }
 
-/** What `writeWholeFrame` reads of a connection on the websocket transport: Engine.IO's socket, `ws`'s. */
+/** What `writeBroadcastFrame` reads of an Engine.IO socket. */
 interface FrameWriteInternals {
   readyState?: string;
   writeBuffer?: unknown[];
-  transport?: {
-    name?: string;
-    socket?: {
-      readyState?: number;
-      _sender?: { _bufferedBytes?: number };
-      _socket?: { destroyed?: boolean; writable?: boolean; write(chunk: Buffer): boolean };
-    };
-  };
+  transport?: { name?: string; socket?: WsInternals };
 }
-
-/** `ws`'s WebSocket.OPEN. */
-const WS_OPEN = 1;
 
 /**
  * Writes a broadcast's whole WebSocket frame (Socket.IO's pre-encoded one) straight to the connection's TCP socket,
  * when nothing of the connection's is waiting to be handed to it: an open Engine.IO socket on the websocket transport
- * whose write buffer (packets kept while a write is in flight) and `ws` queue are empty. What is in flight is already
- * in the TCP socket, ahead of this frame. The bytes are exactly those Engine.IO would write, in the same order, and the
- * back-pressure reading (`ws`'s `bufferedAmount`) counts them; what is saved is its per-packet bookkeeping (a packet
- * object, `packetCreate`, `flush` and `drain` events, a write callback). False leaves the write to Engine.IO:
- * long-polling, an upgrade, packets waiting, a closing socket, or an Engine.IO or `ws` that no longer has these
- * members (checked on the first call, `onMissing` told once).
+ * whose write buffer (packets kept while a write is in flight) is empty, and whose `ws` has nothing queued. What is in
+ * flight is already in the TCP socket, ahead of this frame. The bytes are exactly those Engine.IO would write, in the
+ * same order; what is saved is its per-packet bookkeeping (a packet object, `packetCreate`, `flush` and `drain`
+ * events, a write callback). False leaves the write to Engine.IO: long-polling, an upgrade, packets waiting, a closing
+ * socket, or an Engine.IO or `ws` that no longer has these members (`onMissing` is told once).
  */
-export function writeWholeFrame(socket: Socket, frame: Buffer, onMissing: (what: string) => void): boolean {
+export function writeBroadcastFrame(socket: Socket, frame: Buffer, onMissing: (what: string) => void): boolean {
   const conn = socket.conn as unknown as FrameWriteInternals;
-  const transport = conn.transport;
-  if (transport?.name !== 'websocket') return false;
-  if (frameWrites === 'unchecked') frameWrites = checkFrameWrites(conn, onMissing);
-  if (frameWrites === 'off') return false;
-  const ws = transport.socket;
-  const tcp = ws?._socket;
-  if (
-    conn.readyState !== 'open' ||
-    conn.writeBuffer?.length !== 0 ||
-    ws?.readyState !== WS_OPEN ||
-    ws._sender?._bufferedBytes !== 0 ||
-    tcp === undefined ||
-    tcp.destroyed === true ||
-    tcp.writable !== true
-  ) {
-    return false;
+  if (conn.transport?.name !== 'websocket') return false;
+  if (!engineChecked) {
+    engineChecked = true;
+    if (typeof conn.readyState !== 'string' || !Array.isArray(conn.writeBuffer)) {
+      engineMissing = true;
+      onMissing('engine.io Socket#readyState, #writeBuffer');
+    }
   }
-  tcp.write(frame);
-  return true;
+  if (engineMissing || conn.readyState !== 'open' || conn.writeBuffer?.length !== 0) return false;
+  return writeWholeFrame(conn.transport.socket, frame, onMissing);
 }
 
-let frameWrites: 'unchecked' | 'on' | 'off' = 'unchecked';
-
-function checkFrameWrites(conn: FrameWriteInternals, onMissing: (what: string) => void): 'on' | 'off' {
-  const ws = conn.transport?.socket;
-  const missing = [
-    typeof conn.readyState !== 'string' && 'engine.io Socket#readyState',
-    !Array.isArray(conn.writeBuffer) && 'engine.io Socket#writeBuffer',
-    typeof ws?.readyState !== 'number' && 'ws WebSocket#readyState',
-    typeof ws?._sender?._bufferedBytes !== 'number' && 'ws Sender#_bufferedBytes',
-    typeof ws?._socket?.write !== 'function' && 'ws WebSocket#_socket',
-  ].filter((name): name is string => typeof name === 'string');
-  if (missing.length === 0) return 'on';
-  onMissing(missing.join(', '));
-  return 'off';
-}
+let engineChecked = false;
+let engineMissing = false;
 
 /** The listener Engine.IO 6.6's `WebSocketResponse` puts on the TCP socket, as its compiled source reads. */
 const UPGRADE_RESPONSE_CLOSE = '() => this.emit("close")';
