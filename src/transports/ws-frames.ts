@@ -24,7 +24,7 @@ export function textFrame(text: string): Buffer {
 export interface WsInternals {
   readyState?: number;
   _sender?: { _bufferedBytes?: number };
-  _socket?: { destroyed?: boolean; writable?: boolean; write(chunk: Buffer): boolean };
+  _socket?: { destroyed?: boolean; write(chunk: Buffer): boolean; cork(): void; uncork(): void };
 }
 
 /** `ws`'s WebSocket.OPEN. */
@@ -48,8 +48,7 @@ export function writeWholeFrame(socket: WsInternals | undefined, frame: Buffer, 
     socket.readyState !== OPEN ||
     socket._sender?._bufferedBytes !== 0 ||
     tcp === undefined ||
-    tcp.destroyed === true ||
-    tcp.writable !== true
+    tcp.destroyed === true
   ) {
     return false;
   }

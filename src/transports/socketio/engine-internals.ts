@@ -100,17 +100,27 @@ interface FrameWriteInternals {
 }
 
 /**
- * Writes a broadcast's whole WebSocket frame (Socket.IO's pre-encoded one) straight to the connection's TCP socket,
- * when nothing of the connection's is waiting to be handed to it: an open Engine.IO socket on the websocket transport
+ * A broadcast's write to one Socket.IO connection: on the websocket transport its TCP socket is held first (`hold`:
+ * the writes leave over the next turns), then the broadcast's whole WebSocket frame (Socket.IO's pre-encoded one) is
+ * written straight to it when nothing of the connection's is waiting to be handed to it: an open Engine.IO socket
  * whose write buffer (packets kept while a write is in flight) is empty, and whose `ws` has nothing queued. What is in
  * flight is already in the TCP socket, ahead of this frame. The bytes are exactly those Engine.IO would write, in the
  * same order; what is saved is its per-packet bookkeeping (a packet object, `packetCreate`, `flush` and `drain`
- * events, a write callback). False leaves the write to Engine.IO: long-polling, an upgrade, packets waiting, a closing
- * socket, or an Engine.IO or `ws` that no longer has these members (`onMissing` is told once).
+ * events, a write callback). False leaves the write to Engine.IO: no frame, long-polling, an upgrade, packets waiting,
+ * a closing socket, or an Engine.IO or `ws` that no longer has these members (`onMissing` is told once).
  */
-export function writeBroadcastFrame(socket: Socket, frame: Buffer, onMissing: (what: string) => void): boolean {
+export function writeBroadcastFrame(
+  socket: Socket,
+  frame: Buffer | undefined,
+  hold: (tcp: Corkable) => void,
+  onMissing: (what: string) => void,
+): boolean {
   const conn = socket.conn as unknown as FrameWriteInternals;
-  if (conn.transport?.name !== 'websocket') return false;
+  const transport = conn.transport;
+  if (transport?.name !== 'websocket') return false;
+  const ws = transport.socket;
+  if (ws?._socket !== undefined) hold(ws._socket);
+  if (frame === undefined) return false;
   if (!engineChecked) {
     engineChecked = true;
     if (typeof conn.readyState !== 'string' || !Array.isArray(conn.writeBuffer)) {
@@ -119,7 +129,7 @@ export function writeBroadcastFrame(socket: Socket, frame: Buffer, onMissing: (w
     }
   }
   if (engineMissing || conn.readyState !== 'open' || conn.writeBuffer?.length !== 0) return false;
-  return writeWholeFrame(conn.transport.socket, frame, onMissing);
+  return writeWholeFrame(ws, frame, onMissing);
 }
 
 let engineChecked = false;

@@ -4,8 +4,8 @@ import type { VerifiedToken } from '../../auth/claims.js';
 import type { AuthError } from '../../protocol/errors.js';
 import { newSessionState } from '../../session/state.js';
 import type { GatewayOptions } from '../gateway-options.js';
-import type { HeldWrites } from '../held-writes.js';
-import { batchFlushedPackets, releaseUpgradeResponse, tcpSocketOf, writeBroadcastFrame } from './engine-internals.js';
+import type { Corkable, HeldWrites } from '../held-writes.js';
+import { batchFlushedPackets, releaseUpgradeResponse, writeBroadcastFrame } from './engine-internals.js';
 import { socketLink } from './socket-link.js';
 import { reviewRecovery } from './recovery.js';
 import { assertSocketIoInternals, type BroadcastWriter, completeRecovery, takeOverBroadcastWrites } from './socketio-internals.js';
@@ -124,17 +124,12 @@ export function attachSocketIo(httpServer: HttpServer, options: SocketIoGatewayO
 
 /**
  * How the gateway writes broadcasts: each socket a broadcast reaches is held (its writes leave over the next turns,
- * `HeldWrites`), then gets the frame the adapter encoded once, as is (`writeBroadcastFrame`); `onMissing` is told (once)
- * if Engine.IO's or `ws`'s internals no longer allow that, and Socket.IO writes instead.
+ * `HeldWrites`), then gets the frame the adapter encoded once, as is (`writeBroadcastFrame`); `onMissing` is told
+ * (once) if Engine.IO's or `ws`'s internals no longer allow that, and Socket.IO writes instead.
  */
 export function heldFrameWriter(heldWrites: HeldWrites, onMissing: (what: string) => void): BroadcastWriter {
-  return {
-    reached(socket) {
-      const tcp = tcpSocketOf(socket);
-      if (tcp !== undefined) heldWrites.hold(tcp);
-    },
-    writeFrame: (socket, frame) => writeBroadcastFrame(socket, frame, onMissing),
-  };
+  const hold = (tcp: Corkable) => heldWrites.hold(tcp);
+  return { write: (socket, frame) => writeBroadcastFrame(socket, frame, hold, onMissing) };
 }
 
 /**

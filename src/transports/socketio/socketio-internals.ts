@@ -138,39 +138,36 @@ export function completeRecovery(
   };
 }
 
-/**
- * What writes a broadcast's frame to each socket it reaches, in place of Socket.IO.
- */
+/** What writes broadcasts to the sockets they reach, in place of Socket.IO. */
 export interface BroadcastWriter {
-  /** Called first with every socket a broadcast reaches (in cluster mode, also for what other instances broadcast). */
-  reached(socket: IoSocket): void;
-  /** Writes this whole WebSocket frame to the socket itself, or returns false to leave the write to Socket.IO. */
-  writeFrame(socket: IoSocket, frame: Buffer): boolean;
+  /**
+   * Called with every socket a broadcast reaches (in cluster mode, also for what other instances broadcast), and the
+   * broadcast's whole WebSocket frame when it has one: true when it wrote the frame itself, false to leave the write to
+   * Socket.IO.
+   */
+  write(socket: IoSocket, frame: Buffer | undefined): boolean;
 }
 
 /**
  * Takes over the per-socket writes of broadcasts. The adapter encodes a broadcast once, WebSocket frame included
  * (`wsPreEncodedFrame`), then hands it to each socket through Socket.IO's and Engine.IO's write path: a packet object,
- * four events and a write callback per socket, about a third of a fan-out's CPU. `writer.writeFrame` may write the
- * frame straight away instead; what it declines (and a packet that is not one text frame, or that expects acks) goes
- * Socket.IO's way. `onAnyOutgoing` listeners are told either way.
+ * four events and a write callback per socket, about a third of a fan-out's CPU. `writer.write` may write the frame
+ * straight away instead; what it declines goes Socket.IO's way, and so does a packet that is not one text frame or
+ * that expects acks (given no frame). `onAnyOutgoing` listeners are told either way.
  */
 export function takeOverBroadcastWrites(io: IoServer, writer: BroadcastWriter): void {
   aroundApply(io, (packet, opts, callback, apply, preEncoded) => {
     if (packet === undefined) return apply(opts, callback);
     // Broadcasts with acks (`io.timeout(…).emit`) register each socket's ack in Socket.IO's write: theirs stay there.
-    const direct = preEncoded !== undefined && packet.id === undefined;
-    let frame: Buffer | undefined;
+    const frame =
+      preEncoded === undefined || packet.id !== undefined
+        ? undefined
+        : preEncoded.length === 1
+          ? preEncoded[0]
+          : Buffer.concat(preEncoded);
     apply(opts, (socket) => {
-      writer.reached(socket as IoSocket);
-      if (direct) {
-        frame ??= preEncoded.length === 1 ? (preEncoded[0] as Buffer) : Buffer.concat(preEncoded);
-        if (writer.writeFrame(socket as IoSocket, frame)) {
-          (socket as Partial<OutgoingListeners>).notifyOutgoingListeners?.(packet);
-          return;
-        }
-      }
-      callback(socket);
+      if (!writer.write(socket as IoSocket, frame)) return callback(socket);
+      (socket as Partial<OutgoingListeners>).notifyOutgoingListeners?.(packet);
     });
   });
 }
