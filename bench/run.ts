@@ -26,10 +26,13 @@ import type { RunMetrics, Scenario, ScenarioContext } from './scenario-kit.js';
 import { cluster } from './scenarios/cluster.js';
 import { connectStorm, memory, selective } from './scenarios/connections.js';
 import { fanOut, largeFanOut, throughput } from './scenarios/fan-out.js';
+import { fanOutSplit } from './scenarios/fan-out-split.js';
 import { abortAll, buildServers } from './servers.js';
 import { round } from './stats.js';
 
 const SCENARIOS: Scenario[] = [fanOut, throughput, memory, connectStorm, selective, largeFanOut, cluster];
+/** Diagnostics: run only when named in --only. */
+const DIAGNOSTICS: Scenario[] = [fanOutSplit];
 const PROFILE_DIR = 'bench/profiles';
 
 const { values: args } = parseArgs({
@@ -50,9 +53,9 @@ const { values: args } = parseArgs({
 
 const runs = Math.max(1, Number(args.runs ?? (args.quick ? 1 : 3)));
 const only = args.only?.split(',').map((s) => s.trim());
-const chosen = only === undefined ? SCENARIOS : SCENARIOS.filter((s) => only.includes(s.name));
+const chosen = only === undefined ? SCENARIOS : [...SCENARIOS, ...DIAGNOSTICS].filter((s) => only.includes(s.name));
 if (only !== undefined && chosen.length !== only.length) {
-  throw new Error(`unknown scenario in --only ${args.only}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  throw new Error(`unknown scenario in --only ${args.only}; known: ${[...SCENARIOS, ...DIAGNOSTICS].map((s) => s.name).join(', ')}`);
 }
 
 const startedAt = Date.now();
