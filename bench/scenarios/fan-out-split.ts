@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ACCOUNT,
-  accepted,
   connectOrThrow,
   cpuDuring,
   freshPrefix,
@@ -15,6 +14,7 @@ import {
   withServer,
 } from '../scenario-kit.js';
 import type { ServerKind } from '../servers.js';
+import { deliverAtRate } from './fan-out.js';
 
 /**
  * Where the fan-out scenario's CPU goes (a diagnostic, run with `--only fan-out-split`): the same 1 000 subscribers
@@ -36,21 +36,15 @@ export const fanOutSplit: Scenario = {
       const idle = await cpuDuring(server, () => sleep(seconds * 1000));
       const [nobody] = otherAccounts(1) as [string];
       const toNobody = await cpuDuring(server, () => sendAtRate([server.url], nobody, freshPrefix('n'), 10, seconds));
-      const prefix = freshPrefix('f');
-      await ctx.pool.count(prefix);
-      const fan = await cpuDuring(server, async () => {
-        const answers = await sendAtRate([server.url], ACCOUNT, prefix, 10, seconds);
-        const expected = accepted(answers) * subscribers;
-        return { expected, got: await ctx.pool.awaitReceived(expected, 20_000) };
-      });
+      const fan = await deliverAtRate(ctx, server, { subscribers, perSecond: 10, seconds, tag: 'f' });
       await prober.stop();
       const webhooks = 10 * seconds;
       return {
         idleCpuMsPerSecond: idle.cpuMs / seconds,
         cpuMsPerWebhookToNobody: (toNobody.cpuMs - idle.cpuMs) / webhooks,
-        cpuUsPerDelivery: (fan.cpuMs * 1000) / Math.max(1, fan.result.got.received),
-        marginalCpuUsPerDelivery: ((fan.cpuMs - toNobody.cpuMs) * 1000) / Math.max(1, fan.result.got.received),
-        ...loss(fan.result.expected, fan.result.got),
+        cpuUsPerDelivery: (fan.cpuMs * 1000) / Math.max(1, fan.got.received),
+        marginalCpuUsPerDelivery: ((fan.cpuMs - toNobody.cpuMs) * 1000) / Math.max(1, fan.got.received),
+        ...loss(fan.expected, fan.got),
       };
     }),
 };

@@ -6,6 +6,7 @@ import {
   freshPrefix,
   loss,
   type Scenario,
+  type ScenarioContext,
   scaled,
   sendAtRate,
   sendConcurrently,
@@ -13,8 +14,27 @@ import {
   warmUp,
   withServer,
 } from '../scenario-kit.js';
-import type { ServerKind } from '../servers.js';
+import type { BenchServer, ServerKind } from '../servers.js';
 import { percentile } from '../stats.js';
+
+/**
+ * Webhooks for ACCOUNT at `perSecond` for `seconds`, each delivered to its `subscribers` (connected already): the
+ * answers, what should arrive and what did, and the server's CPU from the first send to the last delivery.
+ */
+export async function deliverAtRate(
+  ctx: ScenarioContext,
+  server: BenchServer,
+  options: { subscribers: number; perSecond: number; seconds: number; tag: string },
+) {
+  const prefix = freshPrefix(options.tag);
+  await ctx.pool.count(prefix);
+  const { result, cpuMs } = await cpuDuring(server, async () => {
+    const answers = await sendAtRate([server.url], ACCOUNT, prefix, options.perSecond, options.seconds);
+    const expected = accepted(answers) * options.subscribers;
+    return { answers, expected, got: await ctx.pool.awaitReceived(expected, 30_000) };
+  });
+  return { ...result, cpuMs };
+}
 
 /** 1 000 subscribers of one account, 10 webhooks/s: delivery latency, server CPU per delivery, /healthz meanwhile. */
 export const fanOut: Scenario = {
@@ -27,14 +47,8 @@ export const fanOut: Scenario = {
       const seconds = ctx.quick ? 3 : 5;
       await connectOrThrow(ctx, server, subscribers, [ACCOUNT]);
       await warmUp(ctx, server, [ACCOUNT], subscribers);
-      const prefix = freshPrefix('f');
-      await ctx.pool.count(prefix);
       const prober = startProber(server);
-      const { result, cpuMs } = await cpuDuring(server, async () => {
-        const answers = await sendAtRate([server.url], ACCOUNT, prefix, 10, seconds);
-        const expected = accepted(answers) * subscribers;
-        return { answers, expected, got: await ctx.pool.awaitReceived(expected, 20_000) };
-      });
+      const { cpuMs, ...result } = await deliverAtRate(ctx, server, { subscribers, perSecond: 10, seconds, tag: 'f' });
       const lag = await prober.stop();
       return {
         latencyP50Ms: percentile(result.got.latencies, 50),
@@ -96,14 +110,8 @@ export const largeFanOut: Scenario = {
       const seconds = ctx.quick ? 3 : 5;
       await connectOrThrow(ctx, server, subscribers, [ACCOUNT]);
       await warmUp(ctx, server, [ACCOUNT], subscribers);
-      const prefix = freshPrefix('l');
-      await ctx.pool.count(prefix);
       const prober = startProber(server);
-      const { result, cpuMs } = await cpuDuring(server, async () => {
-        const answers = await sendAtRate([server.url], ACCOUNT, prefix, 2, seconds);
-        const expected = accepted(answers) * subscribers;
-        return { answers, expected, got: await ctx.pool.awaitReceived(expected, 30_000) };
-      });
+      const { cpuMs, ...result } = await deliverAtRate(ctx, server, { subscribers, perSecond: 2, seconds, tag: 'l' });
       const lag = await prober.stop();
       const answerTimes = result.answers.map((a) => a.ms);
       return {
