@@ -13,6 +13,9 @@ const encodeFrame = (ws as unknown as { Sender?: { frame?: FrameEncoder } }).Sen
 
 const TEXT = 1;
 
+/** Whether this `ws` still has its frame encoder (`textFrame` throws without it). */
+export const canEncodeFrames = (): boolean => typeof encodeFrame === 'function';
+
 /** A server-to-client text frame, header and payload in one buffer (unmasked, uncompressed: this server's frames). */
 export function textFrame(text: string): Buffer {
   if (encodeFrame === undefined) throw new Error('ws internals this server relies on are gone: Sender.frame');

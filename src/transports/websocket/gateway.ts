@@ -9,7 +9,7 @@ import { newSessionState } from '../../session/state.js';
 import type { SessionTransport } from '../../session/transport.js';
 import type { GatewayOptions } from '../gateway-options.js';
 import type { Corkable, HeldWrites } from '../held-writes.js';
-import { LastTextFrame, type WsInternals, writeWholeFrame } from '../ws-frames.js';
+import { canEncodeFrames, LastTextFrame, type WsInternals, writeWholeFrame } from '../ws-frames.js';
 import { decode, encode } from './codec.js';
 
 export const WS_PATH = '/ws/notifications';
@@ -34,13 +34,16 @@ export function attachWebSocket(
   const { hub, metrics, logger, admission, rooms } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false });
   const connections = new Set<WebSocket>();
-  const fanOutFrame = new LastTextFrame();
+  // A fan-out's frame is encoded once and written as is to each connection; `ws` frames it per connection if its
+  // internals changed (logged once).
+  const fanOutFrame = canEncodeFrames() ? new LastTextFrame() : undefined;
   let framesMissed = false;
   const onFramesMissing = (missing: string) => {
     if (framesMissed) return;
     framesMissed = true;
     logger.error({ missing }, 'fan-outs are framed per connection again (ws internals changed): more CPU per delivery');
   };
+  if (fanOutFrame === undefined) onFramesMissing('ws Sender.frame');
 
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (pathOf(req) !== WS_PATH) return; // Engine.IO answers its own path and ends the others.
@@ -58,7 +61,8 @@ export function attachWebSocket(
         // A fan-out's writes leave after it, a slice of sockets a turn; the backlog is checked once they have.
         options.heldWrites.hold(tcp, checkBacklog);
         // The frame encoded once for the whole fan-out, unless `ws` has something queued before it.
-        if (!writeWholeFrame(ws as unknown as WsInternals, fanOutFrame.of(frame), onFramesMissing)) ws.send(frame);
+        const whole = fanOutFrame?.of(frame);
+        if (whole === undefined || !writeWholeFrame(ws as unknown as WsInternals, whole, onFramesMissing)) ws.send(frame);
       },
     };
     const session: Session = hub.open(newSessionState(Date.now()), wsLink(ws, randomUUID(), member, clientAddress));
