@@ -4,12 +4,13 @@ import type { Corkable } from '../held-writes.js';
 import { type WsInternals, writeWholeFrame } from '../ws-frames.js';
 
 /**
- * Engine.IO internals read for back-pressure, in one place. Socket.IO exposes no per-socket send backlog (TRAPS): on
- * the websocket transport it is the `ws` socket's `bufferedAmount`, plus the packets Engine.IO holds while that socket
- * is still writing; on long-polling, the packets waiting for the client's next poll.
+ * The Engine.IO socket's internals read here, in one place. Back-pressure: Socket.IO exposes no per-socket send backlog
+ * (TRAPS): on the websocket transport it is the `ws` socket's `bufferedAmount`, plus the packets Engine.IO holds while
+ * that socket is still writing; on long-polling, the packets waiting for the client's next poll.
  */
 interface EngineInternals {
-  transport?: { name?: string; socket?: { bufferedAmount?: number; terminate?: () => void; _socket?: Corkable } };
+  readyState?: string;
+  transport?: { name?: string; socket?: WsInternals & { bufferedAmount?: number; terminate?: () => void } };
   writeBuffer?: Array<{ data?: unknown }>;
   close(discard?: boolean): void;
 }
@@ -92,13 +93,6 @@ export function tcpSocketOf(socket: Socket): Corkable | undefined {
   return conn.transport?.name === 'websocket' ? conn.transport.socket?._socket : undefined;
 }
 
-/** What `writeBroadcastFrame` reads of an Engine.IO socket. */
-interface FrameWriteInternals {
-  readyState?: string;
-  writeBuffer?: unknown[];
-  transport?: { name?: string; socket?: WsInternals };
-}
-
 /**
  * A broadcast's write to one Socket.IO connection: on the websocket transport its TCP socket is held first (`hold`:
  * the writes leave over the next turns), then the broadcast's whole WebSocket frame (Socket.IO's pre-encoded one) is
@@ -115,7 +109,7 @@ export function writeBroadcastFrame(
   hold: (tcp: Corkable) => void,
   onMissing: (what: string) => void,
 ): boolean {
-  const conn = socket.conn as unknown as FrameWriteInternals;
+  const conn = socket.conn as unknown as EngineInternals;
   const transport = conn.transport;
   if (transport?.name !== 'websocket') return false;
   const ws = transport.socket;
